@@ -1,0 +1,17 @@
+"""Pure checks, one module per check id. The order here is the order in reports.
+
+A new check is a new module plus one line in ``ALL_CHECKS``.
+"""
+
+from __future__ import annotations
+
+from gate.checks.interface import Check
+from gate.checks.secrets import SecretsCheck
+from gate.checks.vulnerabilities import VulnerabilitiesCheck
+
+ALL_CHECKS: tuple[Check, ...] = (
+    VulnerabilitiesCheck(),
+    SecretsCheck(),
+)
+
+__all__ = ["ALL_CHECKS", "Check"]

@@ -1,0 +1,50 @@
+"""Check ``secrets``: any secret the scanner finds in the image fails the gate.
+
+Only Trivy looks for secrets. What it reports is already redacted (``Match`` masks
+the value), and the gate never prints more than the rule, file and line.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from gate.model import CheckResult, Facts, Need, Problem, Status, need
+from gate.policy.model import Policy
+
+
+class SecretsCheck:
+    id: ClassVar[str] = "secrets"
+
+    def needs(self, policy: Policy) -> frozenset[Need] | None:
+        if policy.secrets is None or not policy.secrets.fail:
+            return None
+        return frozenset({Need.SCANS})
+
+    def evaluate(self, policy: Policy, facts: Facts) -> CheckResult:
+        reports = need(facts.scans, "scanner reports")
+        secrets = [s for r in reports for s in r.secrets]
+        if not any(r.scanner == "trivy" for r in reports):
+            return CheckResult(self.id, Status.ERROR, "no Trivy report, so no secret scan ran")
+        problems = tuple(
+            Problem(
+                rule=f"secret/{s.rule_id}",
+                message=f"{s.title or s.rule_id} in {s.target}"
+                + (f" line {s.line}" if s.line else ""),
+                severity=s.severity,
+                data={
+                    "rule": s.rule_id,
+                    "title": s.title,
+                    "severity": s.severity.label,
+                    "target": s.target,
+                    "line": s.line,
+                    "category": s.category,
+                },
+            )
+            for s in secrets
+        )
+        if problems:
+            count = len(problems)
+            return CheckResult(
+                self.id, Status.FAIL, f"{count} secret{'s' if count != 1 else ''} found", problems
+            )
+        return CheckResult(self.id, Status.PASS, "no secrets found")

@@ -1,0 +1,326 @@
+"""The gate's vocabulary: facts gathered at the edges, and the results judged from them.
+
+Everything here is a frozen dataclass with no I/O. Edges (registry, subprocess,
+filesystem) produce these values; ``gate.core`` and ``gate.checks`` consume them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, TypeVar
+
+
+class Severity(enum.IntEnum):
+    """The gate's severity scale. UNKNOWN sorts lowest but is never ignored (see Policy)."""
+
+    UNKNOWN = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @classmethod
+    def parse(cls, text: object) -> Severity:
+        """Map a scanner's severity word onto the scale.
+
+        Grype's ``Negligible`` counts as LOW: it is still a known weakness, just the
+        least one, and ranking it below LOW would hide it from ``fail_on: low``.
+        Anything unrecognised (missing, empty, a new word) is UNKNOWN, which the
+        vulnerability check judges at ``unknown_as``, so it cannot silently pass.
+        """
+        if not isinstance(text, str):
+            return cls.UNKNOWN
+        word = text.strip().upper()
+        if word == "NEGLIGIBLE":
+            return cls.LOW
+        try:
+            return cls[word]
+        except KeyError:
+            return cls.UNKNOWN
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+# --------------------------------------------------------------------------- subject
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The one image being judged.
+
+    ``digest`` is the manifest digest the gate resolved once; every fact is about it.
+    ``tag`` is the tag from the reference the user gave (``None`` when given by digest).
+    """
+
+    reference: str
+    digest: str | None
+    repository: str | None = None
+    tag: str | None = None
+
+    @property
+    def pinned(self) -> str:
+        """``repository@digest`` when both are known, else the reference as given."""
+        if self.repository and self.digest:
+            return f"{self.repository}@{self.digest}"
+        return self.reference
+
+
+@dataclass(frozen=True)
+class ScanTarget:
+    """What a scanner is pointed at: always the resolved digest, never a moving tag."""
+
+    kind: Literal["registry", "oci", "docker-archive"]
+    location: str
+    insecure: bool = False
+
+
+# --------------------------------------------------------------------------- scanner facts
+
+
+@dataclass(frozen=True)
+class Vulnerability:
+    """One vulnerability in one installed package, as one or more scanners saw it."""
+
+    id: str
+    package: str
+    installed: str
+    severity: Severity
+    fixed: tuple[str, ...] = ()
+    aliases: frozenset[str] = frozenset()
+    title: str = ""
+    status: str = ""
+    url: str = ""
+    purl: str = ""
+    target: str = ""
+    found_by: frozenset[str] = frozenset()
+
+    @property
+    def ids(self) -> frozenset[str]:
+        return self.aliases | {self.id}
+
+    @property
+    def has_fix(self) -> bool:
+        return bool(self.fixed)
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A secret a scanner found in the image. ``match`` is already redacted by the scanner."""
+
+    rule_id: str
+    title: str
+    severity: Severity
+    target: str
+    line: int | None = None
+    category: str = ""
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    """One scanner's complete, successfully parsed report."""
+
+    scanner: str
+    version: str = ""
+    db_built: str | None = None
+    artifact: str = ""
+    digests: tuple[str, ...] = ()
+    os: str | None = None
+    vulnerabilities: tuple[Vulnerability, ...] = ()
+    secrets: tuple[Secret, ...] = ()
+    image_config: Mapping[str, Any] | None = None
+
+
+# --------------------------------------------------------------------------- image facts
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """The parts of the OCI image config the hygiene checks read."""
+
+    user: str | None
+    created: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UserLookup:
+    """A user name resolved through the image's own /etc/passwd.
+
+    ``uid`` is None when the name is absent or the image has no passwd;
+    ``layer`` names the layer the deciding passwd came from.
+    """
+
+    name: str
+    uid: int | None
+    layer: str | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ManifestFacts:
+    """The judged manifest: compressed layer sizes, annotations, platform."""
+
+    layer_sizes: tuple[int, ...]
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    platform: str | None = None
+    media_type: str = ""
+
+
+@dataclass(frozen=True)
+class Location:
+    file: str
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    """An external base image named by a Dockerfile FROM (internal stages excluded)."""
+
+    reference: str
+    repository: str
+    digest: str | None
+    location: Location | None = None
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class SignatureRefusal:
+    authority: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SignatureEvidence:
+    """One signature found for the digest, and what each authority made of it."""
+
+    format: Literal["legacy", "bundle"]
+    where: str
+    accepted_by: str | None = None
+    refusals: tuple[SignatureRefusal, ...] = ()
+
+
+@dataclass(frozen=True)
+class SignatureFacts:
+    looked_in: tuple[str, ...]
+    signatures: tuple[SignatureEvidence, ...] = ()
+
+
+# --------------------------------------------------------------------------- facts container
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """A fact the gate tried and failed to gather. Checks needing it end in error."""
+
+    reason: str
+    detail: str = ""
+
+
+class MissingFact(Exception):
+    """Raised inside a check that needs a fact which is absent or unavailable."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+
+
+T = TypeVar("T")
+
+
+def need(value: T | Unavailable | None, what: str) -> T:
+    """Return a gathered fact, or raise MissingFact so the check ends in error (fail closed)."""
+    if value is None:
+        raise MissingFact(f"{what} was not gathered")
+    if isinstance(value, Unavailable):
+        raise MissingFact(value.reason, value.detail)
+    return value
+
+
+class Need(enum.Enum):
+    """The facts a check asks for, so the gate gathers only what the policy needs."""
+
+    SCANS = "scans"
+    CONFIG = "config"
+    USER = "user"
+    MANIFEST = "manifest"
+    BASE_IMAGES = "base_images"
+    GIT_SHA = "git_sha"
+    SIGNATURES = "signatures"
+
+
+@dataclass(frozen=True)
+class Facts:
+    subject: Subject
+    now: datetime
+    scans: tuple[ScanReport, ...] | Unavailable | None = None
+    config: ImageConfig | Unavailable | None = None
+    user: UserLookup | Unavailable | None = None
+    manifest: ManifestFacts | Unavailable | None = None
+    base_images: tuple[BaseImage, ...] | Unavailable | None = None
+    git_sha: str | Unavailable | None = None
+    signatures: SignatureFacts | Unavailable | None = None
+
+
+# --------------------------------------------------------------------------- results
+
+
+class Status(str, enum.Enum):
+    PASS = "pass"  # noqa: S105 (a status, not a password)
+    FAIL = "fail"
+    SKIP = "skip"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a check fails.
+
+    ``rule`` is stable across runs (a CVE id, ``unpinned-base``, …) so SARIF alerts and
+    annotations keep their identity. ``data`` is the JSON row machines read.
+    """
+
+    rule: str
+    message: str
+    severity: Severity | None = None
+    location: Location | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    id: str
+    status: Status
+    summary: str
+    findings: tuple[Problem, ...] = ()
+    evidence: Mapping[str, Any] = field(default_factory=dict)
+    detail: str = ""
+
+
+Mode = Literal["enforce", "warn"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The judgement on one image."""
+
+    subject: Subject
+    checks: tuple[CheckResult, ...]
+    mode: Mode = "enforce"
+    tools: Mapping[str, Any] = field(default_factory=dict)
+    timings: Mapping[str, float] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def status(self) -> Literal["pass", "fail", "error"]:
+        statuses = {c.status for c in self.checks}
+        if Status.ERROR in statuses:
+            return "error"
+        if Status.FAIL in statuses:
+            return "fail"
+        return "pass"

@@ -1,0 +1,112 @@
+"""The loaded policy: frozen dataclasses built only from a schema-valid document.
+
+A section that is ``None`` was absent from the file: it is not checked, and nothing it
+would need is gathered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from gate.model import Mode, Severity
+
+DEFAULT_MUTABLE_TAGS = ("latest", "stable", "edge", "main", "master", "dev", "nightly")
+
+
+@dataclass(frozen=True)
+class VulnException:
+    """A waiver. It always carries a reason and an expiry; past the expiry it stops applying."""
+
+    id: str
+    reason: str
+    expires: date
+    package: str | None = None
+    line: int | None = None
+
+    def matches(self, ids: frozenset[str], package: str) -> bool:
+        return self.id in ids and (self.package is None or self.package == package)
+
+    def expired(self, today: date) -> bool:
+        """An exception is valid through its ``expires`` day and expired the day after."""
+        return today > self.expires
+
+
+@dataclass(frozen=True)
+class VulnerabilityPolicy:
+    fail_on: Severity = Severity.HIGH
+    ignore_unfixed: bool = False
+    unknown_as: Severity = Severity.HIGH
+    exceptions: tuple[VulnException, ...] = ()
+    scanners: tuple[str, ...] = ("trivy",)
+
+
+@dataclass(frozen=True)
+class SecretsPolicy:
+    fail: bool = True
+
+
+@dataclass(frozen=True)
+class ImagePolicy:
+    non_root: bool = False
+    tag: Literal["git-sha", "immutable", "any"] = "any"
+    mutable_tags: tuple[str, ...] = DEFAULT_MUTABLE_TAGS
+    max_age_days: int | None = None
+    max_size_mb: float | None = None
+
+
+@dataclass(frozen=True)
+class BaseImagePolicy:
+    require_digest: bool = True
+    dockerfiles: tuple[str, ...] = ()
+    allowed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GitHubClaims:
+    repository: str | None = None
+    ref: str | None = None
+    match_git_sha: bool = False
+
+
+@dataclass(frozen=True)
+class KeylessIdentity:
+    issuer: str | None = None
+    issuer_regex: str | None = None
+    subject: str | None = None
+    subject_regex: str | None = None
+    github: GitHubClaims | None = None
+
+
+@dataclass(frozen=True)
+class Authority:
+    """Exactly one of ``key`` (a PEM public key file) or ``keyless`` is set."""
+
+    name: str
+    key: Path | None = None
+    keyless: KeylessIdentity | None = None
+
+
+@dataclass(frozen=True)
+class SignaturePolicy:
+    required: bool = True
+    authorities: tuple[Authority, ...] = ()
+    tlog: Literal["required", "optional"] = "required"
+    trusted_root: Path | None = None
+    formats: tuple[Literal["bundle", "legacy"], ...] = ("bundle", "legacy")
+    repository: str | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    source: str
+    version: int = 1
+    mode: Mode = "enforce"
+    vulnerabilities: VulnerabilityPolicy | None = None
+    secrets: SecretsPolicy | None = None
+    image: ImagePolicy | None = None
+    base_image: BaseImagePolicy | None = None
+    signature: SignaturePolicy | None = None
+    builtin: bool = False

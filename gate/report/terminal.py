@@ -1,0 +1,124 @@
+"""The human report: first line the verdict and digest, then each check with its status.
+
+Scanner text (titles, paths) is untrusted: control characters are replaced before
+printing, so a hostile CVE title cannot rewrite the terminal.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from gate.model import CheckResult, Verdict
+from gate.report.interface import Run
+
+MAX_ROWS = 50
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_VULN_COLUMNS = (
+    ("ID", "id"),
+    ("PACKAGE", "package"),
+    ("INSTALLED", "installed"),
+    ("FIXED", "fixed"),
+    ("SEVERITY", "judged_as"),
+    ("TITLE", "title"),
+)
+_TITLE_WIDTH = 60
+
+
+def clean(text: object) -> str:
+    return _CONTROL.sub(" ", str(text))
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(clean(v) for v in value) or "-"
+    return clean(value) if value not in (None, "") else "-"
+
+
+def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str]]) -> list[str]:
+    cells = [[_cell(row.get(key))[:_TITLE_WIDTH] for _, key in columns] for row in rows]
+    widths = [max([len(head)] + [len(r[i]) for r in cells]) for i, (head, _) in enumerate(columns)]
+    lines = ["  ".join(head.ljust(w) for (head, _), w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
+    return [line.rstrip() for line in lines]
+
+
+def _exception_lines(evidence: Mapping[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for row in evidence.get("exceptions_applied", []):
+        lines.append(
+            f"waived: {clean(row['finding'])} in {clean(row['finding_package'])} by exception "
+            f"{clean(row['id'])} until {row['expires']}: {clean(row['reason'])}"
+        )
+    for row in evidence.get("exceptions_expired", []):
+        matches = ", ".join(row.get("would_match", [])) or "nothing found now"
+        lines.append(
+            f"expired: exception {clean(row['id'])} expired {row['expires']} and no longer "
+            f"applies (matches: {clean(matches)})"
+        )
+    for row in evidence.get("exceptions_expiring_soon", []):
+        lines.append(f"expiring soon: exception {clean(row['id'])} expires {row['expires']}")
+    return lines
+
+
+def _agreement_lines(evidence: Mapping[str, Any]) -> list[str]:
+    """Where two scanners ran: what each found, and the findings only one of them saw."""
+    scanners = evidence.get("scanners", [])
+    if len(scanners) < 2:
+        return []
+    lines = [
+        f"scanner {clean(row['name'])} {clean(row['version'] or '?')}: {row['findings']} entries"
+        for row in scanners
+    ]
+    agreement = evidence.get("agreement", {})
+    lines.append(
+        f"found by all scanners: {agreement.get('by_all', 0)}; "
+        f"by one only: {agreement.get('only_one', 0)}"
+    )
+    lines += [
+        f"  only {clean(', '.join(row['found_by']))}: {clean(row['id'])} in {clean(row['package'])}"
+        for row in evidence.get("found_by_one_only", [])[:MAX_ROWS]
+    ]
+    return lines
+
+
+def _check_lines(check: CheckResult) -> list[str]:
+    lines = [f"  {check.status.value.upper():<5}  {check.id:<16} {clean(check.summary)}"]
+    body: list[str] = []
+    rows = [p.data for p in check.findings]
+    if rows and all("package" in r for r in rows):
+        body += table(rows[:MAX_ROWS], _VULN_COLUMNS)
+    else:
+        for problem in check.findings[:MAX_ROWS]:
+            where = ""
+            if problem.location is not None:
+                where = clean(problem.location.file)
+                where += f":{problem.location.line}" if problem.location.line else ""
+                where += ": "
+            body.append(f"- {where}{clean(problem.message)}")
+    if len(check.findings) > MAX_ROWS:
+        body.append(f"... and {len(check.findings) - MAX_ROWS} more (see --report-json)")
+    body += _exception_lines(check.evidence)
+    if check.evidence.get("no_os_packages"):
+        body.append("note: no OS packages were found (scratch or static image)")
+    body += _agreement_lines(check.evidence)
+    if check.detail:
+        body += [clean(line) for line in check.detail.splitlines()[-20:]]
+    lines += [f"         {line}" for line in body]
+    return lines
+
+
+def render_verdict(verdict: Verdict) -> list[str]:
+    lines = [f"{verdict.status.upper()}  {clean(verdict.subject.pinned)}"]
+    lines += [line for check in verdict.checks for line in _check_lines(check)]
+    lines += [f"  note: {clean(note)}" for note in verdict.notes]
+    return lines
+
+
+class TerminalRenderer:
+    def render(self, run: Run) -> str:
+        blocks = ["\n".join(render_verdict(v)) for v in run.verdicts]
+        if len(run.verdicts) > 1:
+            blocks.insert(0, f"{run.status.upper()}  {len(run.verdicts)} images")
+        return "\n\n".join(blocks) + "\n"

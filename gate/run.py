@@ -1,0 +1,164 @@
+"""``gate check``: load the policy, judge each image once, render every requested format.
+
+Each image is resolved, scanned, inspected and verified once; the resulting ``Run`` is
+then handed to every renderer (terminal, JSON, SARIF, GitHub), so asking for more
+formats never scans again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+from gate.core import evaluate, required_facts
+from gate.errors import EXIT_ERROR, EXIT_PASS, EXIT_VIOLATION, GateError, UsageError
+from gate.facts import GatherOptions, Timer, gather
+from gate.model import CheckResult, Status, Subject, Verdict
+from gate.policy.model import Policy
+from gate.report.interface import Run
+from gate.report.terminal import TerminalRenderer
+
+
+def _load_policy(args: argparse.Namespace) -> tuple[Policy, list[str]]:
+    from gate import policy as policies
+
+    notes: list[str] = []
+    path = args.policy or policies.find_policy(Path.cwd())
+    if path is not None:
+        loaded = policies.load_policy(path)
+    else:
+        loaded = policies.load_default_policy()
+        notes.append(
+            "no policy file found (.github/container-gate.yml, container-gate.yml); "
+            "using the built-in default policy"
+        )
+    if args.mode:
+        loaded = replace(loaded, mode=args.mode)
+    if args.scanners:
+        names = tuple(n.strip() for n in args.scanners.split(",") if n.strip())
+        unknown = sorted(set(names) - {"trivy", "grype"})
+        if unknown or not names:
+            raise UsageError(
+                f"--scanners: unknown scanner {', '.join(unknown) or '(none)'}; "
+                "allowed: trivy, grype"
+            )
+        if loaded.vulnerabilities is None:
+            raise UsageError("--scanners given, but the policy has no vulnerabilities section")
+        loaded = replace(loaded, vulnerabilities=replace(loaded.vulnerabilities, scanners=names))
+    return loaded, notes
+
+
+def _build_args(pairs: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--build-arg {pair!r}: expected KEY=VALUE")
+        out[key] = value
+    return out
+
+
+def _dockerfiles(args: argparse.Namespace, policy: Policy) -> tuple[Path, ...]:
+    if args.dockerfile:
+        return tuple(args.dockerfile)
+    if policy.base_image and policy.base_image.dockerfiles:
+        return tuple(Path(p) for p in policy.base_image.dockerfiles)
+    default = Path("Dockerfile")
+    return (default,) if default.is_file() else ()
+
+
+def _options(args: argparse.Namespace, policy: Policy) -> GatherOptions:
+    reports = {}
+    if args.trivy_report:
+        reports["trivy"] = args.trivy_report
+    if args.grype_report:
+        reports["grype"] = args.grype_report
+    if args.scanner_timeout <= 0:
+        raise UsageError("--scanner-timeout must be a positive number of seconds")
+    return GatherOptions(
+        insecure_hosts=frozenset(args.insecure_registry),
+        platform=args.platform,
+        scanner_timeout=args.scanner_timeout,
+        reports=reports,
+        dockerfiles=_dockerfiles(args, policy),
+        build_args=_build_args(args.build_arg),
+        git_sha=args.git_sha,
+    )
+
+
+def judge_image(
+    image: str | None, policy: Policy, options: GatherOptions, notes: list[str]
+) -> Verdict:
+    """Judge one image. A failure to even open it is that image's error verdict."""
+    timer = Timer()
+    started = time.perf_counter()
+    try:
+        facts, tools = gather(policy, required_facts(policy), image, options, timer)
+    except GateError as error:
+        subject = Subject(reference=image or "(from report)", digest=None)
+        failed = CheckResult("image", Status.ERROR, error.message, detail=error.detail)
+        return Verdict(
+            subject, (failed,), mode=policy.mode, timings=timer.timings, notes=tuple(notes)
+        )
+    timer.timings["total"] = time.perf_counter() - started
+    return evaluate(policy, facts, tools=tools, timings=timer.timings, notes=notes)
+
+
+def exit_code(run: Run, *, mode: str, dry_run: bool) -> int:
+    if run.status == "error":
+        return EXIT_ERROR
+    if run.status == "fail" and mode == "enforce" and not dry_run:
+        return EXIT_VIOLATION
+    return EXIT_PASS
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise GateError(f"cannot write {path}: {error.strerror}") from error
+
+
+def run_check(args: argparse.Namespace) -> int:
+    policy, notes = _load_policy(args)
+    options = _options(args, policy)
+    images: list[str | None] = list(args.images) or [None]
+    if len(set(images)) != len(images):
+        raise UsageError("an image is listed twice")
+    if len(images) > 1 and options.reports:
+        raise UsageError(
+            "--trivy-report/--grype-report describe one image; give one IMAGE with them"
+        )
+    if args.parallel < 1:
+        raise UsageError("--parallel must be at least 1")
+    if args.mode is None and policy.mode == "warn":
+        notes.append("mode: warn (violations are shown but do not fail the job)")
+
+    with ThreadPoolExecutor(max_workers=args.parallel) as pool:
+        verdicts = tuple(pool.map(lambda image: judge_image(image, policy, options, notes), images))
+    run = Run(verdicts, policy.source)
+
+    sys.stdout.write(TerminalRenderer().render(run))
+    if args.report_json:
+        from gate.report.json_report import JsonRenderer
+
+        _write(args.report_json, JsonRenderer().render(run))
+    if args.sarif:
+        from gate.report.sarif import SarifRenderer
+
+        _write(args.sarif, SarifRenderer().render(run))
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        from gate.report.github import publish
+
+        publish(run)
+    code = exit_code(run, mode=policy.mode, dry_run=args.dry_run)
+    if code == EXIT_PASS and run.status == "fail":
+        reason = "--dry-run" if args.dry_run else "mode: warn"
+        print(f"(violations found, exiting 0 because of {reason})")
+    return code

