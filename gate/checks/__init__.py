@@ -10,6 +10,7 @@ from gate.checks.base_image import BaseAllowedCheck, BaseDigestCheck
 from gate.checks.interface import Check
 from gate.checks.non_root import NonRootCheck
 from gate.checks.secrets import SecretsCheck
+from gate.checks.signature import SignatureCheck
 from gate.checks.size import SizeCheck
 from gate.checks.tag import TagCheck
 from gate.checks.vulnerabilities import VulnerabilitiesCheck
@@ -23,6 +24,7 @@ ALL_CHECKS: tuple[Check, ...] = (
     BaseAllowedCheck(),
     AgeCheck(),
     SizeCheck(),
+    SignatureCheck(),
 )
 
 __all__ = ["ALL_CHECKS", "Check"]

@@ -10,6 +10,7 @@ The gatherer imports this package lazily (it pulls in cryptography and sigstore)
 * ``tlog``      Rekor SETs and the entry bodies they sign;
 * ``identity``  keyless identity policies (exact, regex, GitHub claims);
 * ``keys``      public keys and raw signature checks (ECDSA, RSA, Ed25519);
+* ``authority`` the policy's authorities loaded once, and the per-run verification context;
 * ``trust``     the Sigstore ``trusted_root.json`` (given, or the public-good one sigstore ships);
 * ``verify``    the orchestration that turns all of it into ``gate.model.SignatureFacts``.
 """

@@ -77,8 +77,11 @@ def verifies(key: PublicKey, signature: bytes, message: bytes) -> bool:
             return True
     except InvalidSignature:
         return False
-    candidates = [_CURVE_HASHES.get(key.curve.name, hashes.SHA256), hashes.SHA256]
-    for algorithm in dict.fromkeys(candidates):
+    own: type[hashes.HashAlgorithm] = _CURVE_HASHES.get(key.curve.name, hashes.SHA256)
+    candidates: list[type[hashes.HashAlgorithm]] = [own]
+    if own is not hashes.SHA256:
+        candidates.append(hashes.SHA256)
+    for algorithm in candidates:
         try:
             key.verify(signature, message, ec.ECDSA(algorithm()))
             return True

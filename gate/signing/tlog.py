@@ -49,7 +49,7 @@ class RekorEntry:
 
     def canonical(self) -> bytes:
         """The bytes the SET signs (cosign ``bundle.RekorPayload``, RFC 8785)."""
-        payload = {
+        payload: dict[str, str | int] = {
             "body": base64.b64encode(self.body).decode(),
             "integratedTime": self.integrated_time,
             "logID": self.log_id.hex(),

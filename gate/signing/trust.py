@@ -121,7 +121,10 @@ def _opened(path: Path | None) -> Iterator[Path]:
     if path is not None:
         yield path
         return
-    with resources.as_file(resources.files("sigstore").joinpath(*_EMBEDDED)) as embedded:
+    resource = resources.files("sigstore")
+    for part in _EMBEDDED:
+        resource = resource.joinpath(part)
+    with resources.as_file(resource) as embedded:
         yield embedded
 
 
@@ -146,8 +149,7 @@ def _authorities(entries: object) -> tuple[CertificateAuthority, ...]:
     for entry in entries if isinstance(entries, list) else []:
         chain = entry.get("certChain", {}).get("certificates", [])
         certificates = tuple(
-            x509.load_der_x509_certificate(b64decode(c.get("rawBytes"), "rawBytes"))
-            for c in chain
+            x509.load_der_x509_certificate(b64decode(c.get("rawBytes"), "rawBytes")) for c in chain
         )
         name = str(entry.get("uri") or entry.get("subject", {}).get("commonName", "?"))
         authorities.append(

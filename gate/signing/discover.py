@@ -1,0 +1,207 @@
+"""Find the cosign signatures stored for one image digest, fetching only what is needed.
+
+Where cosign puts them (and where ``cosign verify`` v3 looks, bundles first):
+
+* Sigstore bundles: manifests whose ``subject`` is the image and whose ``artifactType`` is
+  ``application/vnd.dev.sigstore.bundle.v0.3+json``, listed by the OCI referrers API, or, on a
+  registry without it, by the fallback index tagged ``sha256-<hex>`` (OCI distribution spec,
+  "Referrers Tag Schema"); each holds the bundle JSON as its layer;
+* legacy: the manifest tagged ``sha256-<hex>.sig``, one ``simplesigning`` layer per signature
+  (cosign's ``ociremote.SignatureTag``); other layer types are not signatures and are skipped.
+
+Cost: legacy is one manifest request plus one blob request per signature layer; bundles are
+one referrers (or fallback index) request plus a manifest and a blob per bundle.
+
+A missing tag means "no signatures there". Any other registry failure is a ``RegistryError``
+(exit 2). Material that is unreadable (a blob that does not match its digest, a malformed
+descriptor) becomes a ``Found`` with a ``problem``: that signature is refused, nothing crashes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from gate.errors import RegistryError
+from gate.image import mediatypes
+from gate.image.digests import is_digest
+from gate.signing.bundle import BUNDLE_ARTIFACT_TYPE
+from gate.signing.legacy import SIMPLE_SIGNING, LegacySignature
+
+#: Payloads are a few hundred bytes and bundles a few KiB; anything huge is not cosign's.
+MAX_PAYLOAD_BYTES = 1 << 20
+MAX_BUNDLE_BYTES = 4 << 20
+
+
+class Fetched(Protocol):
+    @property
+    def digest(self) -> str: ...
+
+    @property
+    def document(self) -> Mapping[str, Any]: ...
+
+
+class SignatureRegistry(Protocol):
+    """The slice of ``gate.image.registry.RegistryClient`` that discovery uses."""
+
+    def get_manifest(self, repo: str, reference: str, accept: Sequence[str]) -> Fetched: ...
+
+    def get_blob(self, repo: str, digest: str, max_bytes: int) -> bytes: ...
+
+    def get_referrers(
+        self, repo: str, digest: str, artifact_type: str | None = None
+    ) -> list[dict[str, Any]] | None: ...
+
+
+@dataclass(frozen=True)
+class Found:
+    """One signature for the digest, ready to verify, or with the problem that refuses it."""
+
+    format: Literal["legacy", "bundle"]
+    where: str
+    legacy: LegacySignature | None = None
+    bundle: bytes | None = None
+    problem: str = ""
+
+
+@dataclass(frozen=True)
+class Discovery:
+    looked_in: tuple[str, ...]
+    found: tuple[Found, ...]
+
+
+def _is_missing(error: RegistryError) -> bool:
+    """A 404 for a tag: the client reports it as "image not found"."""
+    return error.message.startswith("image not found")
+
+
+def _is_mismatch(error: RegistryError) -> bool:
+    return error.message.startswith("digest mismatch")
+
+
+def _manifest_or_none(
+    client: SignatureRegistry, repo: str, reference: str, accept: Sequence[str]
+) -> Fetched | None:
+    try:
+        return client.get_manifest(repo, reference, accept)
+    except RegistryError as error:
+        if _is_missing(error):
+            return None
+        raise
+
+
+def _blob(
+    client: SignatureRegistry, repo: str, descriptor: object, limit: int
+) -> tuple[bytes | None, str]:
+    """Fetch a descriptor's blob; a bad descriptor or a digest mismatch is a problem text."""
+    digest = descriptor.get("digest") if isinstance(descriptor, dict) else None
+    if not isinstance(digest, str) or not is_digest(digest):
+        return None, "its descriptor has no valid digest"
+    try:
+        return client.get_blob(repo, digest, limit), ""
+    except RegistryError as error:
+        if _is_mismatch(error):
+            return None, f"the blob does not match its digest {digest}"
+        raise
+
+
+def find_legacy(
+    client: SignatureRegistry, name: str, repo: str, digest: str
+) -> tuple[str, list[Found]]:
+    tag = digest.replace(":", "-") + ".sig"
+    where = f"{name}:{tag}"
+    manifest = _manifest_or_none(client, repo, tag, sorted(mediatypes.IMAGE_MANIFESTS))
+    if manifest is None:
+        return where, []
+    layers = manifest.document.get("layers")
+    if not isinstance(layers, list):
+        return where, [Found("legacy", where, problem="the signature manifest has no layers")]
+    found = []
+    for number, layer in enumerate(layers):
+        if not isinstance(layer, dict) or layer.get("mediaType") != SIMPLE_SIGNING:
+            continue
+        at = f"{where} layer {number}"
+        annotations = layer.get("annotations") or {}
+        if not isinstance(annotations, dict) or not all(
+            isinstance(v, str) for v in annotations.values()
+        ):
+            found.append(Found("legacy", at, problem="its annotations are not strings"))
+            continue
+        payload, problem = _blob(client, repo, layer, MAX_PAYLOAD_BYTES)
+        if payload is None:
+            found.append(Found("legacy", at, problem=problem))
+        else:
+            found.append(Found("legacy", at, legacy=LegacySignature(payload, annotations)))
+    return where, found
+
+
+def _bundle_descriptors(
+    client: SignatureRegistry, name: str, repo: str, digest: str
+) -> tuple[str, list[dict[str, Any]]]:
+    referrers = client.get_referrers(repo, digest, BUNDLE_ARTIFACT_TYPE)
+    if referrers is not None:
+        return f"{name} referrers API for {digest}", referrers
+    tag = digest.replace(":", "-")
+    where = f"{name}:{tag} (referrers fallback index)"
+    index = _manifest_or_none(client, repo, tag, [mediatypes.OCI_INDEX])
+    manifests = index.document.get("manifests") if index is not None else []
+    if not isinstance(manifests, list):
+        raise RegistryError(f"the referrers fallback index {name}:{tag} has no manifests list")
+    wanted = [
+        m
+        for m in manifests
+        if isinstance(m, dict) and m.get("artifactType") == BUNDLE_ARTIFACT_TYPE
+    ]
+    return where, wanted
+
+
+def find_bundles(
+    client: SignatureRegistry, name: str, repo: str, digest: str
+) -> tuple[str, list[Found]]:
+    where, descriptors = _bundle_descriptors(client, name, repo, digest)
+    found = []
+    for descriptor in descriptors:
+        manifest_digest = descriptor.get("digest")
+        if not isinstance(manifest_digest, str) or not is_digest(manifest_digest):
+            found.append(Found("bundle", where, problem="a referrer has no valid digest"))
+            continue
+        at = f"{name}@{manifest_digest}"
+        manifest = client.get_manifest(repo, manifest_digest, [mediatypes.OCI_MANIFEST])
+        layers = manifest.document.get("layers")
+        layer = next(
+            (
+                item
+                for item in (layers if isinstance(layers, list) else [])
+                if isinstance(item, dict) and item.get("mediaType") == BUNDLE_ARTIFACT_TYPE
+            ),
+            None,
+        )
+        if layer is None:
+            found.append(Found("bundle", at, problem="the referrer has no bundle layer"))
+            continue
+        data, problem = _blob(client, repo, layer, MAX_BUNDLE_BYTES)
+        found.append(Found("bundle", at, bundle=data, problem=problem))
+    return where, found
+
+
+def discover(
+    client: SignatureRegistry,
+    name: str,
+    repo: str,
+    digest: str,
+    formats: Iterable[Literal["bundle", "legacy"]],
+) -> Discovery:
+    """Look in each configured format's place, bundles first (as ``cosign verify`` v3)."""
+    looked_in: list[str] = []
+    found: list[Found] = []
+    wanted = set(formats)
+    if "bundle" in wanted:
+        where, items = find_bundles(client, name, repo, digest)
+        looked_in.append(where)
+        found += items
+    if "legacy" in wanted:
+        where, items = find_legacy(client, name, repo, digest)
+        looked_in.append(where)
+        found += items
+    return Discovery(tuple(looked_in), tuple(found))

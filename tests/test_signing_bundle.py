@@ -1,0 +1,282 @@
+"""Sigstore bundles (cosign v3): signed by the tests' PKI, pushed as OCI artifacts with the
+referrers fallback index (the loopback registry has no referrers API), verified natively."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gate.model import SignatureFacts, Subject
+from gate.policy.model import Authority, SignaturePolicy
+from gate.signing.verify import gather_signatures
+from tests.support import pki as P
+from tests.support.oci import (
+    OCI_INDEX,
+    OCI_MANIFEST,
+    build_image,
+    layer,
+    push,
+    push_blob,
+    push_manifest,
+    sha256_digest,
+)
+
+
+@dataclass(frozen=True)
+class Image:
+    host: str
+    repo: str
+    digest: str
+
+    @property
+    def subject(self) -> Subject:
+        name = f"{self.host}/{self.repo}"
+        return Subject(f"{name}:v1", self.digest, repository=name, tag="v1")
+
+
+@pytest.fixture(scope="module")
+def pki() -> P.TestPKI:
+    return P.TestPKI.create("bundle")
+
+
+@pytest.fixture(scope="module")
+def trusted_root(pki: P.TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return pki.write_trusted_root(tmp_path_factory.mktemp("trust") / "trusted_root.json")
+
+
+@pytest.fixture
+def image(registry: Any, request: pytest.FixtureRequest) -> Image:
+    repo = "bundled/" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")
+    built = build_image([layer({"app/id.txt": request.node.nodeid.encode()})])
+    return Image(registry.host, repo, push(registry.host, repo, built, "v1"))
+
+
+def verify(
+    image: Image,
+    trusted_root: Path,
+    *authorities: Authority,
+    tlog: str = "required",
+    formats: tuple[str, ...] = ("bundle",),
+) -> SignatureFacts:
+    policy = SignaturePolicy(
+        authorities=authorities,
+        tlog=tlog,  # type: ignore[arg-type]
+        trusted_root=trusted_root,
+        formats=formats,  # type: ignore[arg-type]
+    )
+    return gather_signatures(image.subject, policy, git_sha=P.GIT_SHA)
+
+
+def reasons(facts: SignatureFacts) -> list[str]:
+    return [r.reason for s in facts.signatures for r in s.refusals]
+
+
+def keyless_bundle(pki: P.TestPKI, digest: str, **options: Any) -> dict[str, Any]:
+    key = P.new_key()
+    cert = pki.fulcio_certificate(key, github={**P.GITHUB_CLAIMS, **options.pop("github", {})})
+    return P.sigstore_bundle(pki, digest, key, cert=cert, **options)
+
+
+# --------------------------------------------------------------------------- accepted
+
+
+def test_keyless_bundle_found_through_the_referrers_fallback_index(
+    image: Image, pki: P.TestPKI, trusted_root: Path
+) -> None:
+    manifest_digest = P.push_bundle(
+        image.host, image.repo, image.digest, keyless_bundle(pki, image.digest)
+    )
+
+    facts = verify(image, trusted_root, P.keyless_authority())
+
+    fallback = image.digest.replace(":", "-")
+    assert facts.looked_in == (f"{image.host}/{image.repo}:{fallback} (referrers fallback index)",)
+    (signature,) = facts.signatures
+    assert (signature.format, signature.accepted_by) == ("bundle", "github-release")
+    assert signature.where == f"{image.host}/{image.repo}@{manifest_digest}"
+
+
+@pytest.mark.parametrize("kind", ["p256", "p384", "rsa", "ed25519"])
+def test_key_based_bundle_with_tlog_is_accepted(
+    kind: str, image: Image, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
+) -> None:
+    key = P.new_key(kind)
+    P.push_bundle(image.host, image.repo, image.digest, P.sigstore_bundle(pki, image.digest, key))
+
+    facts = verify(image, trusted_root, P.key_authority(tmp_path, key))
+
+    assert [s.accepted_by for s in facts.signatures] == ["release-key"]
+
+
+def test_key_based_bundle_without_tlog_entry(
+    image: Image, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
+) -> None:
+    key = P.new_key()
+    bundle = P.sigstore_bundle(pki, image.digest, key, tlog=False)
+    P.push_bundle(image.host, image.repo, image.digest, bundle)
+
+    optional = verify(image, trusted_root, P.key_authority(tmp_path, key), tlog="optional")
+    required = verify(image, trusted_root, P.key_authority(tmp_path, key))
+
+    assert optional.signatures[0].accepted_by == "release-key"
+    assert reasons(required) == ["no tlog entry while one is required"]
+
+
+def test_both_formats_are_reported_bundles_first(
+    image: Image, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
+) -> None:
+    key = P.new_key()
+    P.push_bundle(image.host, image.repo, image.digest, P.sigstore_bundle(pki, image.digest, key))
+    P.push_legacy(
+        image.host, image.repo, image.digest, [P.legacy_signature(pki, image.digest, key)]
+    )
+
+    facts = verify(
+        image, trusted_root, P.key_authority(tmp_path, key), formats=("bundle", "legacy")
+    )
+
+    assert [(s.format, s.accepted_by) for s in facts.signatures] == [
+        ("bundle", "release-key"),
+        ("legacy", "release-key"),
+    ]
+    assert len(facts.looked_in) == 2
+
+
+# --------------------------------------------------------------------------- refused
+
+
+def _keyless(pki: P.TestPKI, digest: str, **options: Any) -> dict[str, Any]:
+    return keyless_bundle(pki, digest, **options)
+
+
+def _tamper_signature(pki: P.TestPKI, digest: str) -> dict[str, Any]:
+    bundle = keyless_bundle(pki, digest)
+    sig = bytearray(base64.b64decode(bundle["dsseEnvelope"]["signatures"][0]["sig"]))
+    sig[-1] ^= 0x01
+    bundle["dsseEnvelope"]["signatures"][0]["sig"] = P.b64(bytes(sig))
+    return bundle
+
+
+KEYLESS_REFUSALS: dict[str, tuple[Any, str]] = {
+    "predicate-type": (
+        lambda pki, d: _keyless(pki, d, predicate_type="https://slsa.dev/provenance/v1"),
+        "predicateType 'https://slsa.dev/provenance/v1' is not 'https://sigstore.dev/cosign/sign/v1'",
+    ),
+    "subject-digest": (
+        lambda pki, d: _keyless(pki, d, payload=P.statement("sha256:" + "1" * 64)),
+        "digest mismatch: the statement's subjects are ['sha256:1111",
+    ),
+    "github-ref": (
+        lambda pki, d: _keyless(pki, d, github={"ref": "refs/heads/dev"}),
+        "GitHub ref 'refs/heads/dev' is not 'refs/heads/main'",
+    ),
+    "dsse-signature": (_tamper_signature, "the bundle does not verify: DSSE: invalid signature"),
+    "integrated-time": (
+        lambda pki, d: _keyless(pki, d, integrated_time=P.SIGNED_AT + timedelta(days=1)),
+        "the bundle does not verify: failed to build timestamp certificate chain: "
+        "validation failed: cert is not valid at validation time",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(KEYLESS_REFUSALS))
+def test_keyless_bundle_is_refused_for_its_reason(
+    case: str, image: Image, pki: P.TestPKI, trusted_root: Path
+) -> None:
+    make, expected = KEYLESS_REFUSALS[case]
+    P.push_bundle(image.host, image.repo, image.digest, make(pki, image.digest))
+
+    (reason,) = reasons(verify(image, trusted_root, P.keyless_authority()))
+
+    assert reason.startswith(expected), reason
+
+
+def test_key_based_bundle_under_the_wrong_key(
+    image: Image, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
+) -> None:
+    bundle = P.sigstore_bundle(pki, image.digest, P.new_key())
+    P.push_bundle(image.host, image.repo, image.digest, bundle)
+
+    facts = verify(image, trusted_root, P.key_authority(tmp_path, P.new_key()))
+
+    assert reasons(facts) == [
+        "wrong key: the DSSE signature does not verify under release-key's key"
+    ]
+
+
+def test_key_based_bundle_with_a_forged_set(
+    image: Image, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
+) -> None:
+    key = P.new_key()
+    bundle = P.sigstore_bundle(pki, image.digest, key)
+    entry = bundle["verificationMaterial"]["tlogEntries"][0]
+    impostor = P.TestPKI.create("impostor")
+    promise = impostor.rekor_entry(base64.b64decode(entry["canonicalizedBody"]), log_index=7)
+    entry["inclusionPromise"]["signedEntryTimestamp"] = promise["SignedEntryTimestamp"]
+    P.push_bundle(image.host, image.repo, image.digest, bundle)
+
+    (reason,) = reasons(verify(image, trusted_root, P.key_authority(tmp_path, key)))
+
+    assert reason.startswith("SET invalid")
+
+
+def test_key_authority_does_not_accept_a_keyless_bundle(
+    image: Image, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
+) -> None:
+    P.push_bundle(image.host, image.repo, image.digest, keyless_bundle(pki, image.digest))
+
+    facts = verify(image, trusted_root, P.key_authority(tmp_path, P.new_key()))
+
+    assert reasons(facts) == ["the bundle is keyless (a Fulcio certificate), not signed with a key"]
+
+
+def test_bundle_that_is_not_json_is_refused(image: Image, trusted_root: Path) -> None:
+    P.push_bundle(image.host, image.repo, image.digest, b"\x89PNG not a bundle")
+
+    assert reasons(verify(image, trusted_root, P.keyless_authority())) == [
+        "the bundle is not Sigstore bundle JSON"
+    ]
+
+
+def test_referrer_without_bundle_layer_is_refused(image: Image, trusted_root: Path) -> None:
+    empty = b"{}"
+    push_blob(image.host, image.repo, empty)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": P.BUNDLE_MEDIA_TYPE,
+        "config": {"mediaType": P.EMPTY_CONFIG, "size": 2, "digest": sha256_digest(empty)},
+        "layers": [],
+    }
+    body = json.dumps(manifest).encode()
+    digest = push_manifest(image.host, image.repo, sha256_digest(body), body, OCI_MANIFEST)
+    index = {
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [
+            {
+                "mediaType": OCI_MANIFEST,
+                "digest": digest,
+                "size": len(body),
+                "artifactType": P.BUNDLE_MEDIA_TYPE,
+            }
+        ],
+    }
+    push_manifest(
+        image.host,
+        image.repo,
+        image.digest.replace(":", "-"),
+        json.dumps(index).encode(),
+        OCI_INDEX,
+    )
+
+    assert reasons(verify(image, trusted_root, P.keyless_authority())) == [
+        "unreadable signature: the referrer has no bundle layer"
+    ]
