@@ -4,10 +4,10 @@ Only what the enabled checks ask for is fetched (``gate.core.required_facts``): 
 with only ``signature`` runs no scanner and pulls no layer. Independent facts are
 gathered concurrently, so two scanners cost about the slower of the two.
 
-Every gathering step either yields its fact or an ``Unavailable`` carrying the error;
-the check that needs it then ends in ``error``, so a failure can never read as a pass.
-Opening the image itself is not optional: if the tag cannot be resolved to a digest,
-``GateError`` propagates and the whole image is an error.
+Every gathering step yields its fact or an ``Unavailable`` carrying the error; the check
+that needs it then ends in ``error``, so a failure can never read as a pass. Opening the
+image itself is not optional: if the tag cannot be resolved to a digest, ``GateError``
+propagates and the whole image is an error.
 """
 
 from __future__ import annotations
@@ -22,10 +22,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from gate.errors import GateError, UsageError
 from gate.model import (
+    BaseImage,
     Facts,
     ImageConfig,
     Need,
     ScanReport,
+    SignatureFacts,
     Subject,
     Unavailable,
     UserLookup,
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from gate.scanners.interface import Scanner
 
 T = TypeVar("T")
+Gathered = Future["T | Unavailable"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,8 @@ class GatherOptions:
 
 @dataclass
 class Timer:
+    """Wall time per gathering step, for the report's ``timings``."""
+
     timings: dict[str, float] = field(default_factory=dict)
 
     def timed(self, name: str, fn: Callable[[], T]) -> T:
@@ -63,7 +68,7 @@ class Timer:
             self.timings[name] = time.perf_counter() - start
 
 
-def _scanner(name: str) -> Scanner:
+def scanner_for(name: str) -> Scanner:
     if name == "trivy":
         from gate.scanners.trivy import Trivy
 
@@ -94,14 +99,16 @@ def _result(future: Future[T | Unavailable] | None) -> T | Unavailable | None:
     return None if future is None else future.result()
 
 
+# --------------------------------------------------------------------------- saved reports
+
+
 def _subject_from_reports(reports: tuple[ScanReport, ...]) -> Subject:
     """Name the image from saved reports (``--trivy-report`` without IMAGE)."""
-    artifact = next((r.artifact for r in reports if r.artifact), "")
-    digests = [d for r in reports for d in r.digests]
-    digest = digests[0].rpartition("@")[2] if digests else None
-    repository = digests[0].rpartition("@")[0] if digests else None
     from gate.image.reference import tag_of
 
+    artifact = next((r.artifact for r in reports if r.artifact), "")
+    pinned = next((d for r in reports for d in r.digests if "@" in d), "")
+    repository, _, digest = pinned.rpartition("@")
     return Subject(
         reference=artifact or "(from report)",
         digest=digest or None,
@@ -122,6 +129,7 @@ def _check_report_matches(subject: Subject, reports: tuple[ScanReport, ...]) -> 
 
 
 def _config_from_reports(reports: tuple[ScanReport, ...]) -> ImageConfig | Unavailable:
+    """The image config a scanner embedded in its report (Trivy ImageConfig, Grype config)."""
     for report in reports:
         raw = report.image_config
         if isinstance(raw, Mapping):
@@ -132,7 +140,112 @@ def _config_from_reports(reports: tuple[ScanReport, ...]) -> ImageConfig | Unava
                 user=user if isinstance(user, str) else None,
                 created=created if isinstance(created, str) else None,
             )
-    return Unavailable("the reports carry no image config; pass IMAGE to read it")
+    return Unavailable("the reports carry no image config; pass IMAGE so it can be read")
+
+
+# --------------------------------------------------------------------------- gathering
+
+
+@dataclass
+class _Gatherer:
+    policy: Policy
+    needs: frozenset[Need]
+    options: GatherOptions
+    timer: Timer
+    source: ImageSource | None
+    saved: dict[str, ScanReport]
+
+    def step(self, name: str, fn: Callable[[], T]) -> Callable[[], T | Unavailable]:
+        return lambda: _attempt(lambda: self.timer.timed(name, fn))
+
+    def scan(self, name: str) -> ScanReport:
+        """Run one scanner on the judged digest, and make sure that is what it scanned."""
+        from gate.errors import ScannerError
+
+        assert self.source is not None
+        target = self.source.scan_target
+        report = scanner_for(name).scan(target, timeout=self.options.scanner_timeout)
+        try:
+            _check_report_matches(self.source.subject, (report,))
+        except UsageError as error:
+            raise ScannerError(f"{name} scanned the wrong image: {error.message}") from error
+        return report
+
+    def scans(self, pool: ThreadPoolExecutor) -> Callable[[], tuple[ScanReport, ...] | Unavailable]:
+        """Start every scanner that has no saved report; return a collector of all reports."""
+        names = scanners_needed(self.policy)
+        running = {
+            name: pool.submit(self.step(f"scan_{name}", lambda n=name: self.scan(n)))  # type: ignore[misc]
+            for name in names
+            if name not in self.saved
+        }
+        if running and self.source is None:
+            missing = next(iter(running))
+            raise UsageError(
+                f"no IMAGE given, so {missing} cannot run; pass IMAGE or --{missing}-report"
+            )
+
+        def collect() -> tuple[ScanReport, ...] | Unavailable:
+            reports: list[ScanReport] = []
+            for name in names:
+                outcome = self.saved.get(name) or running[name].result()
+                if isinstance(outcome, Unavailable):
+                    return outcome
+                reports.append(outcome)
+            return tuple(reports)
+
+        return collect
+
+    def config(self) -> ImageConfig | Unavailable:
+        if self.source is not None:
+            return _attempt(lambda: self.timer.timed("config", self.source.config))  # type: ignore[union-attr]
+        return _config_from_reports(tuple(self.saved.values()))
+
+    def user(self, config: ImageConfig | Unavailable) -> UserLookup | Unavailable | None:
+        """Resolve a user *name* through the image's /etc/passwd; numeric users need none."""
+        from gate.checks.non_root import passwd_name
+
+        if not isinstance(config, ImageConfig):
+            return None
+        name = passwd_name(config.user)
+        if name is None:
+            return None
+        if self.source is None:
+            reason = "only reports were given, so the image's /etc/passwd cannot be read"
+            return UserLookup(name, None, reason=reason)
+        from gate.image.passwd import lookup_user
+
+        layers = self.source.layers
+        return _attempt(lambda: self.timer.timed("passwd", lambda: lookup_user(name, layers())))
+
+    def base_images(self) -> tuple[BaseImage, ...]:
+        from gate.dockerfile import read_base_images
+
+        return read_base_images(self.options.dockerfiles, self.options.build_args)
+
+    def git_sha(self) -> str:
+        from gate.gitsha import find_git_sha
+
+        sha = find_git_sha(self.options.git_sha)
+        if sha is None:
+            raise UsageError("no git SHA known; pass --git-sha SHA or set GITHUB_SHA")
+        return sha
+
+    def signatures(self, subject: Subject) -> SignatureFacts:
+        from gate.signing.verify import gather_signatures
+
+        rules = self.policy.signature
+        assert rules is not None
+        wants_sha = any(
+            a.keyless and a.keyless.github and a.keyless.github.match_git_sha
+            for a in rules.authorities
+        )
+        return gather_signatures(
+            subject,
+            rules,
+            insecure_hosts=self.options.insecure_hosts,
+            git_sha=self.git_sha() if wants_sha else None,
+        )
 
 
 def gather(
@@ -143,158 +256,56 @@ def gather(
     timer: Timer,
 ) -> tuple[Facts, dict[str, Any]]:
     """Gather the facts for one image. Returns the facts and the tool versions used."""
-    now = options.now or datetime.now(timezone.utc)
     source: ImageSource | None = None
     if image is not None:
         from gate.image.sources import open_image
 
-        source = timer.timed(
-            "resolve",
-            lambda: open_image(
+        def resolve() -> ImageSource:
+            return open_image(
                 image, insecure_hosts=options.insecure_hosts, platform=options.platform
-            ),
-        )
+            )
 
-    saved: dict[str, ScanReport] = {}
-    for name, path in options.reports.items():
-        saved[name] = timer.timed(
-            f"parse_{name}", lambda n=name, p=path: _scanner(n).parse_report(p)
-        )
+        source = timer.timed("resolve", resolve)
+    saved = {
+        name: timer.timed(f"parse_{name}", lambda p=path, n=name: scanner_for(n).parse_report(p))  # type: ignore[misc]
+        for name, path in options.reports.items()
+    }
     if source is None and not saved:
         raise UsageError("no IMAGE given; pass an image reference or --trivy-report/--grype-report")
-    subject = source.subject if source is not None else _subject_from_reports(tuple(saved.values()))
+    subject = source.subject if source else _subject_from_reports(tuple(saved.values()))
     _check_report_matches(subject, tuple(saved.values()))
 
-    scanner_names = scanners_needed(policy) if Need.SCANS in needs else ()
-    to_run = [n for n in scanner_names if n not in saved]
-    if to_run and source is None:
-        raise UsageError(
-            f"no IMAGE given, so {', '.join(to_run)} cannot run; pass IMAGE or --{to_run[0]}-report"
+    g = _Gatherer(policy, needs, options, timer, source, saved)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        collect_scans = g.scans(pool) if Need.SCANS in needs else None
+
+        def submit(need: Need, name: str, fn: Callable[[], T]) -> Future[T | Unavailable] | None:
+            return pool.submit(g.step(name, fn)) if need in needs else None
+
+        manifest = submit(Need.MANIFEST, "manifest", source.manifest_facts) if source else None
+        bases = (
+            submit(Need.BASE_IMAGES, "dockerfile", g.base_images) if options.dockerfiles else None
         )
+        git_sha = submit(Need.GIT_SHA, "git_sha", g.git_sha)
+        signatures = submit(Need.SIGNATURES, "signatures", lambda: g.signatures(subject))
+        config = g.config() if needs & {Need.CONFIG, Need.USER} else None
+        user = g.user(config) if config is not None and Need.USER in needs else None
+        scans = collect_scans() if collect_scans else None
 
-    with ThreadPoolExecutor(max_workers=max(4, len(to_run) + 3)) as pool:
-        scan_futures = {
-            name: pool.submit(
-                _attempt,
-                lambda n=name: timer.timed(
-                    f"scan_{n}",
-                    lambda: _scanner(n).scan(source.scan_target, timeout=options.scanner_timeout),  # type: ignore[union-attr]
-                ),
-            )
-            for name in to_run
-        }
-        config_future = manifest_future = None
-        if source is not None and needs & {Need.CONFIG, Need.USER}:
-            config_future = pool.submit(_attempt, lambda: timer.timed("config", source.config))
-        if source is not None and Need.MANIFEST in needs:
-            manifest_future = pool.submit(
-                _attempt, lambda: timer.timed("manifest", source.manifest_facts)
-            )
-        bases_future = git_future = signatures_future = None
-        if Need.BASE_IMAGES in needs and options.dockerfiles:
-            bases_future = pool.submit(
-                _attempt, lambda: timer.timed("dockerfile", lambda: _base_images(options))
-            )
-        if Need.GIT_SHA in needs:
-            git_future = pool.submit(_attempt, lambda: _git_sha(options))
-        if Need.SIGNATURES in needs:
-            signatures_future = pool.submit(
-                _attempt,
-                lambda: timer.timed("signatures", lambda: _signatures(policy, subject, options)),
-            )
-
-        scans: tuple[ScanReport, ...] | Unavailable | None = None
-        if Need.SCANS in needs:
-            scans = _collect_scans(scanner_names, saved, scan_futures)
-
-        config = _result(config_future)
-        if config is None and needs & {Need.CONFIG, Need.USER} and scans is not None:
-            config = _config_from_reports(tuple(saved.values()))
-        user = _user(config, source, needs, timer)
-
-    return (
-        Facts(
-            subject=subject,
-            now=now,
-            scans=scans,
-            config=config,
-            user=user,
-            manifest=_result(manifest_future),
-            base_images=_result(bases_future),
-            git_sha=_result(git_future),
-            signatures=_result(signatures_future),
-        ),
-        _tools(scans),
+    facts = Facts(
+        subject=subject,
+        now=options.now or datetime.now(timezone.utc),
+        scans=scans,
+        config=config,
+        user=user,
+        manifest=_result(manifest),
+        base_images=_result(bases),
+        git_sha=_result(git_sha),
+        signatures=_result(signatures),
     )
-
-
-def _collect_scans(
-    names: tuple[str, ...],
-    saved: Mapping[str, ScanReport],
-    futures: Mapping[str, Future[ScanReport | Unavailable]],
-) -> tuple[ScanReport, ...] | Unavailable:
-    reports: list[ScanReport] = []
-    for name in names:
-        outcome = saved[name] if name in saved else futures[name].result()
-        if isinstance(outcome, Unavailable):
-            return outcome
-        reports.append(outcome)
-    return tuple(reports)
-
-
-def _user(
-    config: ImageConfig | Unavailable | None,
-    source: ImageSource | None,
-    needs: frozenset[Need],
-    timer: Timer,
-) -> UserLookup | Unavailable | None:
-    """Resolve a user *name* through the image's /etc/passwd; numeric users need no lookup."""
-    if Need.USER not in needs or not isinstance(config, ImageConfig) or not config.user:
-        return None
-    name = config.user.split(":", 1)[0]
-    if name.isdigit() or name == "root":
-        return None
-    if source is None:
-        return UserLookup(
-            name, None, reason="only reports were given, so the image's /etc/passwd cannot be read"
-        )
-    from gate.image.passwd import lookup_user
-
-    layers = source.layers
-    return _attempt(lambda: timer.timed("passwd", lambda: lookup_user(name, layers())))
-
-
-def _base_images(options: GatherOptions) -> Any:
-    from gate.dockerfile import read_base_images
-
-    return read_base_images(options.dockerfiles, options.build_args)
-
-
-def _git_sha(options: GatherOptions) -> str:
-    from gate.gitsha import find_git_sha
-
-    sha = find_git_sha(options.git_sha)
-    if sha is None:
-        raise UsageError("no git SHA known; pass --git-sha SHA or set GITHUB_SHA")
-    return sha
-
-
-def _signatures(policy: Policy, subject: Subject, options: GatherOptions) -> Any:
-    from gate.signing.verify import gather_signatures
-
-    assert policy.signature is not None
-    git_sha = None
-    if any(
-        a.keyless and a.keyless.github and a.keyless.github.match_git_sha
-        for a in policy.signature.authorities
-    ):
-        git_sha = _git_sha(options)
-    return gather_signatures(
-        subject, policy.signature, insecure_hosts=options.insecure_hosts, git_sha=git_sha
+    tools = (
+        {r.scanner: {"version": r.version, "db_built": r.db_built} for r in scans}
+        if isinstance(scans, tuple)
+        else {}
     )
-
-
-def _tools(scans: tuple[ScanReport, ...] | Unavailable | None) -> dict[str, Any]:
-    if not isinstance(scans, tuple):
-        return {}
-    return {r.scanner: {"version": r.version, "db_built": r.db_built} for r in scans}
+    return facts, tools

@@ -241,3 +241,15 @@ def test_no_reports_and_empty_reports_merge_to_nothing() -> None:
     merged = merge([trivy(), grype()])
     assert merged.findings == ()
     assert merged.counts() == {"total": 0, "by_all": 0, "only_one": 0}
+
+
+def test_not_affected_from_one_scanner_does_not_hide_the_other_scanners_finding() -> None:
+    merged = merge(
+        [
+            trivy(vuln("CVE-2024-0727", status="not_affected")),
+            grype(vuln("CVE-2024-0727", status="not-fixed")),
+        ]
+    )
+    assert only(merged).status == "not-fixed"
+    alone = merge([trivy(vuln("CVE-2024-0727", status="not_affected"))])
+    assert only(alone).status == "not_affected"

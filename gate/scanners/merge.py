@@ -23,7 +23,9 @@ then silence the other (fail closed). Such an umbrella stays a finding of its ow
   the finding beats one that did not: UNKNOWN means "no rating", not "maybe critical".
 - ``fixed``: the union, in natural version order (digit runs compared as numbers).
 - ``found_by``: every scanner that reported it.
-- ``status``: ``fixed`` when any scanner knows a fix; else the first scanner's status.
+- ``status``: ``fixed`` when any scanner knows a fix; ``not_affected`` only when every
+  member says so (a vendor waiver from one scanner must not hide another's finding);
+  else the first status given.
 - ``title``, ``url``, ``purl``, ``target``, and the package spelling: from the member
   whose own id is the canonical id, else the first that has one (report order).
 """
@@ -101,8 +103,12 @@ def merge(reports: Sequence[ScanReport]) -> MergedFindings:
 
     findings: list[Vulnerability] = []
     for members in groups.values():
-        findings.extend(_merge_one(c) for c in _components(members))
-    findings.sort(key=lambda v: (-v.severity, v.id, v.package, v.installed))
+        if len(members) == 1:  # the common case, kept cheap for 50,000-finding reports
+            findings.append(_unchanged(members[0]) or _merge_one(members))
+        else:
+            findings.extend(_merge_one(c) for c in _components(members))
+    findings.sort(key=lambda v: (v.id, v.package, v.installed))
+    findings.sort(key=_severity, reverse=True)  # stable: worst first, then by id
     merged = tuple(findings)
     return MergedFindings(merged, scanners, _summaries(reports, scanners, merged))
 
@@ -168,6 +174,23 @@ def _canonical(members: list[Vulnerability]) -> str:
     return min((m.id.strip() for m in members), key=_rank)
 
 
+def _severity(vuln: Vulnerability) -> int:
+    return vuln.severity.value
+
+
+def _unchanged(vuln: Vulnerability) -> Vulnerability | None:
+    """``vuln`` itself when merging it alone would change nothing, else None."""
+    if vuln.fixed and vuln.status != "fixed":
+        return None
+    if len(vuln.fixed) > 1 and list(vuln.fixed) != sorted(set(vuln.fixed), key=_version_key):
+        return None
+    if vuln.id != vuln.id.strip():
+        return None
+    if vuln.aliases and (_canonical([vuln]) != vuln.id or vuln.id in vuln.aliases):
+        return None
+    return vuln
+
+
 def _version_key(version: str) -> tuple[tuple[int, int | str], ...]:
     parts = _DIGITS.split(version)
     return tuple((1, int(p)) if i % 2 else (0, p) for i, p in enumerate(parts))
@@ -189,7 +212,6 @@ def _merge_one(members: list[Vulnerability]) -> Vulnerability:
     aliases.pop(_norm(canonical), None)
 
     fixed = sorted({f for m in members for f in m.fixed}, key=_version_key)
-    status = "fixed" if fixed else _first(m.status for m in ordered)
     return Vulnerability(
         id=canonical,
         package=primary.package,
@@ -198,12 +220,25 @@ def _merge_one(members: list[Vulnerability]) -> Vulnerability:
         fixed=tuple(fixed),
         aliases=frozenset(aliases.values()),
         title=_first(m.title for m in ordered),
-        status=status,
+        status=_status(ordered, fixed),
         url=_first(m.url for m in ordered),
         purl=_first(m.purl for m in ordered),
         target=_first(m.target for m in ordered),
         found_by=frozenset().union(*(m.found_by for m in members)),
     )
+
+
+def _status(ordered: list[Vulnerability], fixed: list[str]) -> str:
+    """``fixed`` if anyone knows a fix; ``not_affected`` only if *every* scanner says so.
+
+    A scanner that lists the finding without that status considers the package
+    affected, and one scanner's waiver must not silence another's finding.
+    """
+    if fixed:
+        return "fixed"
+    if all(m.status == "not_affected" for m in ordered):
+        return "not_affected"
+    return _first(m.status for m in ordered if m.status != "not_affected")
 
 
 def _with_scanner(vuln: Vulnerability, scanner: str) -> Vulnerability:

@@ -1,0 +1,43 @@
+"""Image sources: a registry reference, an OCI layout or a docker archive, opened once.
+
+``open_image`` parses IMAGE, resolves it to the digest that will be judged, and returns an
+:class:`ImageSource`. Only the registry source needs ``requests``, and it is imported there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+
+from gate.image.reference import DockerArchiveSpec, OciLayoutSpec, parse_image
+from gate.image.sources.interface import ImageSource, Layer
+
+__all__ = ["ImageSource", "Layer", "open_image"]
+
+
+def open_image(
+    text: str,
+    *,
+    insecure_hosts: Collection[str] = (),
+    platform: str = "linux/amd64",
+    timeout: float = 30.0,
+    environ: Mapping[str, str] | None = None,
+) -> ImageSource:
+    """Open IMAGE (``host/repo:tag``, ``…@sha256:…``, ``oci:DIR[:TAG]``, ``docker-archive:F``).
+
+    Registry credentials come from *environ* (default ``os.environ``): see
+    :func:`gate.image.auth.load_credentials`.
+    """
+    spec = parse_image(text)
+    if isinstance(spec, OciLayoutSpec):
+        from gate.image.sources.oci_layout import OciLayoutSource
+
+        return OciLayoutSource(text, spec, platform)
+    if isinstance(spec, DockerArchiveSpec):
+        from gate.image.sources.docker_archive import DockerArchiveSource
+
+        return DockerArchiveSource(text, spec)
+    from gate.image.registry import connect
+    from gate.image.sources.registry import RegistrySource
+
+    client = connect(spec.registry, insecure_hosts=insecure_hosts, timeout=timeout, environ=environ)
+    return RegistrySource(text, spec, client, platform)

@@ -1,0 +1,184 @@
+"""An OCI image layout directory (``oci:DIR[:TAG]``, ``oci:DIR@sha256:…``).
+
+The image is the ``index.json`` entry named by the tag (its
+``org.opencontainers.image.ref.name`` annotation) or digest; with neither, the layout must
+hold exactly one entry, because guessing would judge an image the user did not name. The
+judged digest is that entry's digest (an index's, for a multi-platform entry). Every blob
+read is verified against its digest.
+
+Scanners get ``/abs/DIR@sha256:…``: Trivy's ``--input`` selects that entry of the layout
+(it splits at ``@``, so the directory path itself must not contain ``@`` or ``:``).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from gate.errors import ImageSourceError
+from gate.image import mediatypes
+from gate.image.manifest import (
+    MAX_CONFIG_BYTES,
+    MAX_MANIFEST_BYTES,
+    Descriptor,
+    ImageManifest,
+    image_config,
+    index_entries,
+    manifest_facts,
+    parse_config,
+    parse_manifest,
+    select_platform,
+)
+from gate.image.reference import OciLayoutSpec
+from gate.image.sources.interface import Layer
+from gate.image.sources.local import open_verified, read_verified
+from gate.model import ImageConfig, ManifestFacts, ScanTarget, Subject
+
+REF_NAME = "org.opencontainers.image.ref.name"
+
+
+def _json_object(data: bytes, what: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        raise ImageSourceError(f"{what} is not a JSON object")
+    return doc
+
+
+class OciLayoutSource:
+    def __init__(self, text: str, spec: OciLayoutSpec, platform: str) -> None:
+        self.root = spec.path
+        self.platform = platform
+        if not self.root.is_dir():
+            raise ImageSourceError(f"OCI layout not found: {self.root} is not a directory")
+        if not (self.root / "oci-layout").is_file():
+            raise ImageSourceError(f"{self.root} is not an OCI image layout (no oci-layout file)")
+        index_path = self.root / "index.json"
+        try:
+            index = _json_object(index_path.read_bytes()[:MAX_MANIFEST_BYTES], f"{index_path}")
+        except OSError as error:
+            raise ImageSourceError(f"cannot read {index_path}: {error.strerror}") from None
+        self.entry = self._select(
+            index_entries(index, what=str(index_path), error=ImageSourceError), spec
+        )
+        self.top = self._read_json(self.entry, f"manifest {self.entry.digest}")
+        self.subject = Subject(
+            reference=text, digest=self.entry.digest, repository=None, tag=spec.tag
+        )
+        self.scan_target = ScanTarget("oci", f"{self.root.resolve()}@{self.entry.digest}")
+        self._lock = threading.Lock()
+        self._image: tuple[ImageManifest, str | None] | None = None
+
+    def _select(self, entries: list[Descriptor], spec: OciLayoutSpec) -> Descriptor:
+        if spec.digest is not None:
+            chosen = [e for e in entries if e.digest == spec.digest]
+            wanted = spec.digest
+        elif spec.tag is not None:
+            chosen = [e for e in entries if e.annotations.get(REF_NAME) == spec.tag]
+            wanted = f"tag {spec.tag}"
+        else:
+            if len(entries) == 1:
+                return entries[0]
+            tags = sorted({e.annotations.get(REF_NAME, "") for e in entries} - {""})
+            raise ImageSourceError(
+                f"{self.root}/index.json lists {len(entries)} images; name one with "
+                f"oci:DIR:TAG (tags: {', '.join(tags) or 'none'}) or oci:DIR@sha256:…"
+            )
+        if not chosen:
+            raise ImageSourceError(f"{self.root}/index.json has no entry for {wanted}")
+        if len({e.digest for e in chosen}) > 1:
+            raise ImageSourceError(f"{self.root}/index.json names several images {wanted}")
+        return chosen[0]
+
+    def _blob(self, digest: str) -> Path:
+        algorithm, _, hex_digest = digest.partition(":")
+        return self.root / "blobs" / algorithm / hex_digest
+
+    def _read_json(self, entry: Descriptor, what: str) -> dict[str, Any]:
+        if entry.size > MAX_MANIFEST_BYTES:
+            raise ImageSourceError(f"{what} is larger than {MAX_MANIFEST_BYTES} bytes")
+        data = read_verified(self._blob(entry.digest), entry.digest, limit=entry.size, what=what)
+        if len(data) != entry.size:
+            raise ImageSourceError(
+                f"{what} has {len(data)} bytes, its descriptor says {entry.size}"
+            )
+        return _json_object(data, what)
+
+    def _is_index(self) -> bool:
+        declared = self.top.get("mediaType")
+        return (
+            self.entry.media_type in mediatypes.INDEXES
+            or declared in mediatypes.INDEXES
+            or (not self.entry.media_type and "manifests" in self.top)
+        )
+
+    def _manifest(self) -> tuple[ImageManifest, str | None]:
+        with self._lock:
+            if self._image is None:
+                doc, platform, what = self.top, None, f"{self.root}@{self.entry.digest}"
+                if self._is_index():
+                    entry = select_platform(doc, self.platform, what=what, error=ImageSourceError)
+                    doc, platform = (
+                        self._read_json(entry, f"manifest {entry.digest}"),
+                        entry.platform,
+                    )
+                    what = f"{self.root}@{entry.digest}"
+                self._image = (parse_manifest(doc, what=what, error=ImageSourceError), platform)
+            return self._image
+
+    def manifest_facts(self) -> ManifestFacts:
+        manifest, platform = self._manifest()
+        index_annotations = None
+        if self._is_index():
+            raw = self.top.get("annotations")
+            index_annotations = (
+                {k: v for k, v in raw.items() if isinstance(v, str)}
+                if isinstance(raw, dict)
+                else None
+            )
+        return manifest_facts(
+            manifest,
+            media_type=self.entry.media_type or str(self.top.get("mediaType", "")),
+            platform=platform,
+            index_annotations=index_annotations,
+        )
+
+    def raw_config(self) -> Mapping[str, Any]:
+        manifest, _ = self._manifest()
+        config = manifest.config
+        if config.size > MAX_CONFIG_BYTES:
+            raise ImageSourceError(f"the image config {config.digest} is too large")
+        data = read_verified(
+            self._blob(config.digest),
+            config.digest,
+            limit=config.size,
+            what=f"image config {config.digest}",
+        )
+        return parse_config(data, what=str(self.root), error=ImageSourceError)
+
+    def config(self) -> ImageConfig:
+        return image_config(self.raw_config())
+
+    def layers(self) -> Sequence[Layer]:
+        manifest, _ = self._manifest()
+        return [
+            Layer(
+                digest=d.digest,
+                size=d.size,
+                media_type=d.media_type,
+                opener=partial(
+                    open_verified,
+                    self._blob(d.digest),
+                    d.digest,
+                    what=f"layer {d.digest}",
+                    size=d.size,
+                ),
+            )
+            for d in manifest.layers
+        ]

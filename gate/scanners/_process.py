@@ -1,0 +1,216 @@
+"""Run a scanner as a subprocess, and fail closed on everything that can go wrong.
+
+Shared by every scanner edge (Trivy, Grype) so that they fail the same way:
+
+- an argument list, never a shell;
+- the tool runs in a **new session** (its own process group), and on timeout the whole
+  group is killed with SIGKILL, so a scanner's helpers cannot outlive the gate as
+  orphans (as ``timeout --kill-after`` does for a foreground group);
+- stdout and stderr are drained by reader threads into **bounded** tails, so a tool that
+  writes 50 MB of logs costs a few KiB of memory, and a full pipe never stalls it;
+- a missing executable, a non-zero exit or a timeout raises ``ScannerError`` whose
+  one-line message names the tool and the cause, with the stderr tail as ``detail``.
+
+Scanners judge from the report file they were told to write, never from stdout or the
+exit code alone, so only the tails are kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import IO
+
+from gate.errors import ScannerError
+
+STDERR_TAIL_BYTES = 8 * 1024
+"""How much of a tool's stderr is kept for the error detail: the end, where the cause is."""
+
+STDOUT_TAIL_BYTES = 64 * 1024
+"""How much of stdout is kept (enough for a ``--version`` banner, bounded for floods)."""
+
+_READ_CHUNK = 64 * 1024
+_READER_JOIN_SECONDS = 5.0
+"""How long to wait for the pipes to close after the tool is gone. Only a grandchild
+that escaped the process group (its own ``setsid``) can hold them open longer; the
+gate then stops waiting rather than hang."""
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A tool run that exited with status 0.
+
+    ``stdout`` and ``stderr`` are *tails* (decoded, undecodable bytes replaced), at most
+    ``STDOUT_TAIL_BYTES`` and ``STDERR_TAIL_BYTES`` long.
+    """
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    duration: float
+
+
+class _Tail:
+    """Drain a pipe on a thread, remembering only its last ``limit`` bytes."""
+
+    def __init__(self, stream: IO[bytes], limit: int) -> None:
+        self._stream = stream
+        self._limit = limit
+        self._buffer = bytearray()
+        self._dropped = 0
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        try:
+            while chunk := self._stream.read1(_READ_CHUNK):  # type: ignore[attr-defined]
+                self._buffer += chunk
+                excess = len(self._buffer) - self._limit
+                if excess > 0:
+                    del self._buffer[:excess]
+                    self._dropped += excess
+        except (OSError, ValueError):
+            pass  # the pipe was closed under us; keep what we have
+
+    def text(self) -> str:
+        """The tail, cut at a line start when bytes were dropped, noting how many."""
+        self._thread.join(_READER_JOIN_SECONDS)
+        data = bytes(self._buffer)
+        if not self._dropped:
+            return data.decode("utf-8", "replace")
+        newline = data.find(b"\n")
+        if 0 <= newline < len(data) - 1:
+            self._dropped += newline + 1
+            data = data[newline + 1 :]
+        body = data.decode("utf-8", "replace")
+        return f"[… {self._dropped} earlier bytes not shown]\n{body}"
+
+    def close(self) -> None:
+        self._thread.join(_READER_JOIN_SECONDS)
+        if not self._thread.is_alive():
+            self._stream.close()
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # nothing left
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def _wait_exited(proc: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Wait until the leader exits, *without reaping it*, or until ``timeout``.
+
+    While the leader is an unreaped zombie its pid (= the group id) cannot be reused, so
+    the ``killpg`` that follows cannot hit an unrelated group. Uses a pidfd where the
+    kernel has one (Linux ≥ 5.3), else falls back to ``Popen.wait``.
+    """
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is not None:
+        try:
+            fd = pidfd_open(proc.pid)
+        except OSError:
+            fd = None
+        if fd is not None:
+            try:
+                ready, _, _ = select.select([fd], [], [], max(timeout, 0.0))
+                return bool(ready)
+            finally:
+                os.close(fd)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
+
+
+def _environment(env: Mapping[str, str] | None) -> dict[str, str]:
+    merged = dict(os.environ)
+    if env:
+        merged.update(env)
+    return merged
+
+
+def run_tool(
+    argv: Sequence[str],
+    *,
+    tool: str,
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+) -> Completed:
+    """Run ``argv`` to completion and return its output tails, or raise ``ScannerError``.
+
+    ``tool`` is the name used in messages (``trivy``, ``grype``). ``env`` holds variables
+    *layered over* the gate's own environment, which otherwise passes through untouched
+    (``TRIVY_*``, ``GRYPE_*``, proxies, ``HOME`` for registry credentials).
+
+    Raises ``ScannerError`` when the executable is not on PATH, when the tool exits
+    non-zero or is killed by a signal, or when it runs longer than ``timeout`` seconds;
+    then the tool's whole process group is killed first. In every case ``detail`` is the
+    tail of its stderr. Whatever else is left in the group after a normal exit is killed
+    too, so the gate never leaves a scanner's helpers behind.
+    """
+    if not argv:
+        raise ValueError("run_tool needs a command")
+    full_env = _environment(env)
+    executable = shutil.which(argv[0], path=full_env.get("PATH", os.defpath))
+    if executable is None:
+        raise ScannerError(f"{tool} not found on PATH; install it or pass --{tool}-report FILE")
+
+    command = (executable, *argv[1:])
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=full_env,
+            start_new_session=True,
+        )
+    except OSError as exc:  # vanished or not executable between which() and exec
+        raise ScannerError(f"{tool} could not be started: {exc.strerror or exc}") from None
+
+    assert proc.stdout is not None and proc.stderr is not None
+    out = _Tail(proc.stdout, STDOUT_TAIL_BYTES)
+    err = _Tail(proc.stderr, STDERR_TAIL_BYTES)
+    timed_out = False
+    try:
+        timed_out = not _wait_exited(proc, timeout)
+    finally:
+        # Kill whatever is left of the group: all of it on timeout (or on an interrupt
+        # while waiting), stray children after a normal exit. The leader is not reaped
+        # yet, so the group id still belongs to this run.
+        _kill_group(proc.pid)
+        returncode = proc.wait()
+        out.close()
+        err.close()
+    duration = time.monotonic() - started
+
+    if timed_out:
+        raise ScannerError(
+            f"{tool} timed out after {timeout:g}s; its process group was killed",
+            detail=err.text(),
+        )
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        raise ScannerError(f"{tool} was killed by {name}", detail=err.text())
+    if returncode != 0:
+        raise ScannerError(f"{tool} exited with code {returncode}", detail=err.text())
+    return Completed(
+        argv=tuple(command),
+        returncode=returncode,
+        stdout=out.text(),
+        stderr=err.text(),
+        duration=duration,
+    )

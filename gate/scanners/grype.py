@@ -1,0 +1,270 @@
+"""Grype as a scanner: run ``grype <source> -o json --file FILE``, or read a saved report.
+
+Why these choices:
+
+- **Never ``--fail-on``.** Grype exits 2 when the threshold is exceeded, and a Go panic
+  also exits 2, so a crash would read as "vulnerable" at best. The gate judges from the
+  JSON alone and treats every non-zero exit as a failure (fail closed).
+- **The source names the resolved digest:** ``registry:host/repo@sha256:…``,
+  ``oci-dir:DIR``, or ``docker-archive:FILE`` (the source schemes of Grype's CLI). For
+  a plain-HTTP registry the child gets ``GRYPE_REGISTRY_INSECURE_USE_HTTP=true``; every
+  other ``GRYPE_*`` variable (``GRYPE_DB_CACHE_DIR``, ``GRYPE_DB_AUTO_UPDATE``, …) passes
+  through from the gate's environment, so offline and mirror set-ups work.
+- **Streaming.** Reports list one entry per (vulnerability, package, location) and reach
+  tens of megabytes; ``matches`` is streamed through ``gate.scanners._stream`` and only
+  the fields the gate judges on are kept. ``ignoredMatches`` is discarded unread.
+
+The JSON mirrored is Grype's presenter model (``grype/presenter/models``): ``matches[]``
+of ``{vulnerability{id, severity, fix{versions, state}, urls, dataSource},
+relatedVulnerabilities[]{id}, artifact{name, version, purl, locations[]{path}}}``, plus
+``source.target{userInput, repoDigests, manifestDigest, config}``, ``distro{name,
+version}`` and ``descriptor{name, version, db}``.
+
+Severity: ``gate.model.Severity.parse``; Grype's ``Negligible`` counts as LOW, and a
+missing or unrecognised severity is UNKNOWN (judged at the policy's ``unknown_as``).
+
+A report is refused (``ScannerError``) when it has no ``matches`` array, is not from
+Grype (``descriptor.name``), or when a match lacks its vulnerability id, package name or
+version or holds a field of the wrong type: a partial reading would be a silent pass.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+from gate.errors import ScannerError
+from gate.model import ScanReport, ScanTarget, Severity, Vulnerability
+from gate.scanners._process import run_tool
+from gate.scanners._stream import Parents, stream_report
+
+NAME = "grype"
+_FOUND_BY = frozenset({NAME})
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
+_SCHEMES = {"registry": "registry:", "oci": "oci-dir:", "docker-archive": "docker-archive:"}
+
+T = TypeVar("T")
+
+
+class Grype:
+    """The Grype scanner (``gate.scanners.interface.Scanner``).
+
+    Holds only immutable settings, so one instance may scan from several threads at once:
+    each scan writes to its own temporary directory.
+    """
+
+    name = NAME
+
+    def __init__(self, *, executable: str = "grype", env: Mapping[str, str] | None = None) -> None:
+        self._executable = executable
+        self._env = dict(env or {})
+
+    def scan(self, target: ScanTarget, *, timeout: float) -> ScanReport:
+        env = dict(self._env)
+        if target.kind == "registry" and target.insecure:
+            env["GRYPE_REGISTRY_INSECURE_USE_HTTP"] = "true"
+        with tempfile.TemporaryDirectory(prefix="gate-grype-") as tmp:
+            out = Path(tmp) / "grype.json"
+            argv = [self._executable, source_for(target), "-o", "json", "--file", str(out)]
+            run_tool(argv, tool=NAME, timeout=timeout, env=env)
+            if not out.is_file():
+                raise ScannerError("grype exited 0 but wrote no report file")
+            return self.parse_report(out)
+
+    def parse_report(self, path: Path) -> ScanReport:
+        return parse_report(path)
+
+
+def source_for(target: ScanTarget) -> str:
+    """Grype's source argument for ``target``, with an explicit scheme (no guessing).
+
+    An OCI layout target is ``DIR@sha256:…`` (Trivy selects the entry by digest); Grype's
+    ``oci-dir:`` takes the directory alone. The gate then checks that the report's
+    manifest digest is the judged one, so a layout holding several images cannot swap it.
+    """
+    location = target.location
+    if target.kind == "oci":
+        location = location.rpartition("@")[0] or location
+    return _SCHEMES[target.kind] + location
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def parse_report(path: Path) -> ScanReport:
+    """Read a Grype JSON report (``grype -o json``) into a ``ScanReport``, or raise."""
+    found: list[Vulnerability] = []
+
+    def sink(match: Any, _parents: Parents) -> None:
+        found.append(_vulnerability(match, len(found)))
+
+    root = stream_report(path, tool=NAME, arrays={"matches": sink, "ignoredMatches": None})
+    if not isinstance(root.get("matches"), list):
+        _fail("no `matches` array")
+    descriptor = _opt(root, "descriptor", dict, "") or {}
+    if descriptor.get("name") != NAME:
+        _fail("`descriptor.name` is not grype; is this a Grype JSON report?")
+    source = _opt(root, "source", dict, "") or {}
+    target = source.get("target")
+    return ScanReport(
+        scanner=NAME,
+        version=_opt(descriptor, "version", str, "descriptor") or "",
+        db_built=_db_built(descriptor),
+        artifact=_artifact(target),
+        digests=_digests(target),
+        os=_os(_opt(root, "distro", dict, "") or {}),
+        vulnerabilities=tuple(found),
+        image_config=_image_config(target),
+    )
+
+
+def _fail(message: str) -> NoReturn:
+    raise ScannerError(f"grype report is malformed: {message}")
+
+
+def _opt(obj: Mapping[str, Any], key: str, kind: type[T], where: str) -> T | None:
+    """``obj[key]`` when present and not null; any other type is an unexpected schema."""
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, kind):
+        _fail(f"`{where + '.' if where else ''}{key}` is not {_KINDS.get(kind, kind.__name__)}")
+    return value
+
+
+_KINDS: dict[type, str] = {dict: "an object", list: "an array", str: "a string"}
+
+
+def _strings(obj: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+    items = _opt(obj, key, list, where) or ()
+    for item in items:
+        if not isinstance(item, str):
+            _fail(f"`{where}.{key}` holds a non-string")
+    return tuple(items)
+
+
+def _vulnerability(match: Any, n: int) -> Vulnerability:
+    """One ``matches[n]`` entry, keeping only what the gate judges on."""
+    where = f"matches[{n}]"
+    if not isinstance(match, dict):
+        _fail(f"`{where}` is not an object")
+    vuln = _opt(match, "vulnerability", dict, where)
+    art = _opt(match, "artifact", dict, where)
+    if vuln is None or art is None:
+        _fail(f"`{where}` has no vulnerability or no artifact")
+    vid = _opt(vuln, "id", str, f"{where}.vulnerability")
+    name = _opt(art, "name", str, f"{where}.artifact")
+    version = _opt(art, "version", str, f"{where}.artifact")
+    if not vid or not name or version is None:
+        _fail(f"`{where}` lacks a vulnerability id, a package name or a version")
+
+    fix = _opt(vuln, "fix", dict, f"{where}.vulnerability") or {}
+    aliases = set()
+    for related in _opt(match, "relatedVulnerabilities", list, where) or []:
+        rid = related.get("id") if isinstance(related, dict) else None
+        if not isinstance(rid, str):
+            _fail(f"`{where}.relatedVulnerabilities` holds an entry without an id")
+        if rid and rid != vid:
+            aliases.add(rid)
+    urls = _strings(vuln, "urls", f"{where}.vulnerability")
+    locations = _opt(art, "locations", list, f"{where}.artifact") or []
+    first = locations[0] if locations and isinstance(locations[0], dict) else {}
+    path = first.get("path")
+    return Vulnerability(
+        id=vid,
+        package=name,
+        installed=version,
+        severity=Severity.parse(vuln.get("severity")),
+        fixed=_strings(fix, "versions", f"{where}.vulnerability.fix"),
+        aliases=frozenset(aliases),
+        status=_opt(fix, "state", str, f"{where}.vulnerability.fix") or "",
+        url=_opt(vuln, "dataSource", str, f"{where}.vulnerability") or (urls[0] if urls else ""),
+        purl=_opt(art, "purl", str, f"{where}.artifact") or "",
+        target=path if isinstance(path, str) else "",
+        found_by=_FOUND_BY,
+    )
+
+
+def _db_built(descriptor: Mapping[str, Any]) -> str | None:
+    """The DB build time: ``db.built`` (schema ≤ v5) or ``db.status.built`` (v6)."""
+    db = descriptor.get("db")
+    if not isinstance(db, dict):
+        return None
+    for holder in (db, db.get("status")):
+        built = holder.get("built") if isinstance(holder, dict) else None
+        if isinstance(built, str) and built:
+            return built
+    return None
+
+
+def _artifact(target: Any) -> str:
+    if isinstance(target, str):  # directory and file sources give the path as a string
+        return target
+    if isinstance(target, dict):
+        user_input = target.get("userInput")
+        return user_input if isinstance(user_input, str) else ""
+    return ""
+
+
+def _is_digest(text: object) -> bool:
+    return isinstance(text, str) and _DIGEST.fullmatch(text.rpartition("@")[2]) is not None
+
+
+def _digests(target: Any) -> tuple[str, ...]:
+    """``repoDigests`` (``repo@sha256:…``), then the bare ``manifestDigest``.
+
+    Only well-formed sha256/sha512 digests count: redacted or placeholder values
+    (``REDACTED``, ``sha256:test``) name no image. The manifest digest is left out for
+    ``docker-archive:`` inputs, where Grype's library synthesises a manifest whose digest
+    no registry ever served.
+    """
+    if not isinstance(target, dict):
+        return ()
+    repo_digests = target.get("repoDigests")
+    listed = repo_digests if isinstance(repo_digests, list) else []
+    digests: list[str] = [d for d in listed if _is_digest(d)]
+    manifest = target.get("manifestDigest")
+    user_input = target.get("userInput")
+    archive = isinstance(user_input, str) and user_input.startswith("docker-archive:")
+    known = {d.rpartition("@")[2] for d in digests}
+    if isinstance(manifest, str) and _is_digest(manifest) and not archive and manifest not in known:
+        digests.append(manifest)
+    return tuple(digests)
+
+
+def _os(distro: Mapping[str, Any]) -> str | None:
+    name, version = distro.get("name"), distro.get("version")
+    if not isinstance(name, str) or not name:
+        return None
+    if isinstance(version, str) and version:
+        return f"{name} {version}"
+    return name
+
+
+def _image_config(target: Any) -> Mapping[str, Any] | None:
+    """The OCI image config Grype embeds as base64 (``source.target.config``).
+
+    It names the image's user (``config.User``), which feeds the non-root check when
+    only reports are given. An embedded config that does not decode is refused rather
+    than dropped, so a damaged report cannot quietly lose that evidence.
+    """
+    if not isinstance(target, dict):
+        return None
+    raw = target.get("config")
+    if raw is None or raw == "":
+        return None
+    if not isinstance(raw, str):
+        _fail("`source.target.config` is not a base64 string")
+    try:
+        config = json.loads(base64.b64decode(raw, validate=True))
+    except (binascii.Error, ValueError, RecursionError):
+        _fail("`source.target.config` is not base64-encoded JSON")
+    if not isinstance(config, dict):
+        _fail("`source.target.config` is not a JSON object")
+    return config

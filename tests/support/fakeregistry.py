@@ -1,0 +1,159 @@
+"""A fault-injecting registry: a real HTTP server on loopback that answers scripted replies.
+
+The real ``docker-registry`` cannot be made to misbehave, so registry faults (401/403, 429
+with ``Retry-After``, 500 then success, a stall past the client's timeout, a body that does
+not match its digest, a manifest that is not JSON) are served by this small
+``http.server`` instead. It is a real server on a real socket: the client under test goes
+through its whole HTTP stack. Every request is recorded in :attr:`FakeRegistry.seen`.
+
+    with FakeRegistry() as fake:
+        fake.script("/v2/app/manifests/v1", Reply(500), Reply(200, body, {...}))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from urllib.parse import urlsplit
+
+#: Upper bound on any stall, so a forgotten fake can never hang the test run.
+MAX_STALL = 30.0
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One scripted answer; ``stall`` seconds pass before anything is sent."""
+
+    status: int = 200
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    stall: float = 0.0
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One request as the server received it (``path`` without the query)."""
+
+    method: str
+    path: str
+    query: str
+    headers: Mapping[str, str]
+
+
+Handler = Callable[[Seen], Reply]
+
+
+def manifest_reply(
+    body: bytes, media_type: str, *, digest: str | None = None, status: int = 200
+) -> Reply:
+    """A manifest answer with ``Content-Type`` and ``Docker-Content-Digest`` (real by default)."""
+    digest = digest or "sha256:" + hashlib.sha256(body).hexdigest()
+    return Reply(status, body, {"Content-Type": media_type, "Docker-Content-Digest": digest})
+
+
+def error_reply(status: int, code: str, message: str, **headers: str) -> Reply:
+    """A distribution-style error body (``{"errors": [{"code", "message"}]}``)."""
+    body = json.dumps({"errors": [{"code": code, "message": message}]}).encode()
+    return Reply(status, body, {"Content-Type": "application/json", **headers})
+
+
+class FakeRegistry:
+    """Serve scripted replies on ``127.0.0.1:<free port>``; unknown paths answer 404."""
+
+    def __init__(self) -> None:
+        self._routes: dict[tuple[str, str], Handler] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.seen: list[Seen] = []
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def host(self) -> str:
+        assert self._server is not None, "use FakeRegistry as a context manager"
+        return f"127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    def handle(self, path: str, handler: Handler, *, method: str = "GET") -> None:
+        """Answer *method* requests to *path* with ``handler(seen)``."""
+        self._routes[(method, path)] = handler
+
+    def script(self, path: str, *replies: Reply, method: str = "GET") -> None:
+        """Answer successive requests with *replies* in order; the last one repeats."""
+        queue = list(replies)
+
+        def next_reply(_seen: Seen) -> Reply:
+            with self._lock:
+                return queue.pop(0) if len(queue) > 1 else queue[0]
+
+        self.handle(path, next_reply, method=method)
+
+    def count(self, path: str, method: str | None = None) -> int:
+        return sum(1 for s in self.seen if s.path == path and method in (None, s.method))
+
+    def _answer(self, request: BaseHTTPRequestHandler, method: str) -> None:
+        parts = urlsplit(request.path)
+        seen = Seen(method, parts.path, parts.query, dict(request.headers.items()))
+        with self._lock:
+            self.seen.append(seen)
+        handler = self._routes.get((method, parts.path))
+        if handler is None and method == "HEAD":
+            handler = self._routes.get(("GET", parts.path))
+        reply = handler(seen) if handler else error_reply(404, "NAME_UNKNOWN", "not scripted")
+        if reply.stall and self._stop.wait(min(reply.stall, MAX_STALL)):
+            return
+        request.send_response(reply.status)
+        for name, value in reply.headers.items():
+            request.send_header(name, value)
+        request.send_header("Content-Length", str(len(reply.body)))
+        request.end_headers()
+        if method != "HEAD":
+            request.wfile.write(reply.body)
+
+    def __enter__(self) -> FakeRegistry:
+        fake = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                fake._answer(self, "GET")
+
+            def do_HEAD(self) -> None:
+                fake._answer(self, "HEAD")
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        class _Server(ThreadingHTTPServer):
+            def handle_error(self, request: object, client_address: object) -> None:
+                pass  # a client that gave up on a stalled reply is expected, not an error
+
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
