@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gate import __version__
-from gate.errors import EXIT_ERROR, GateError, UsageError
+from gate.errors import EXIT_ERROR, GateError, PolicyError, UsageError
 
 DEFAULT_SCANNER_TIMEOUT = 600.0
 
@@ -141,6 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gate.run import run_check
 
         return run_check(args)
+    except PolicyError as error:
+        # Already FILE:LINE:COL: what is wrong; what is allowed (one line per problem).
+        print(error.message, file=sys.stderr)
+        return EXIT_ERROR
     except GateError as error:
         kind = "usage error" if isinstance(error, UsageError) else "error"
         print(f"ERROR  {kind}: {error.message}", file=sys.stderr)

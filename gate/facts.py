@@ -68,11 +68,19 @@ class Timer:
             self.timings[name] = time.perf_counter() - start
 
 
-def scanner_for(name: str) -> Scanner:
+def scanner_for(name: str, policy: Policy | None = None) -> Scanner:
+    """The scanner called ``name``; Trivy is told to look only for what the policy judges."""
     if name == "trivy":
         from gate.scanners.trivy import Trivy
 
-        return Trivy()
+        if policy is None:
+            return Trivy()
+        kinds = []
+        if policy.vulnerabilities is not None and "trivy" in policy.vulnerabilities.scanners:
+            kinds.append("vuln")
+        if policy.secrets is not None and policy.secrets.fail:
+            kinds.append("secret")
+        return Trivy(scanners=kinds)
     if name == "grype":
         from gate.scanners.grype import Grype
 
@@ -164,7 +172,8 @@ class _Gatherer:
 
         assert self.source is not None
         target = self.source.scan_target
-        report = scanner_for(name).scan(target, timeout=self.options.scanner_timeout)
+        scanner = scanner_for(name, self.policy)
+        report = scanner.scan(target, timeout=self.options.scanner_timeout)
         try:
             _check_report_matches(self.source.subject, (report,))
         except UsageError as error:

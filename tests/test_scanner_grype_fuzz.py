@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from gate.errors import ScannerError
 from gate.model import ScanReport
 from gate.scanners.grype import parse_report
-from tests.test_scanner_grype import grype_match, grype_report
+from tests.support.grype import grype_match, grype_report
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

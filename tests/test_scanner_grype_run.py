@@ -18,8 +18,8 @@ import pytest
 from gate.errors import ScannerError
 from gate.model import ScanTarget, Severity
 from gate.scanners.grype import Grype
+from tests.support.grype import DIGEST, REPO, grype_match, grype_report
 from tests.support.stubs import GO_PANIC, Stub, StubBin, process_alive
-from tests.test_scanner_grype import DIGEST, REPO, grype_match, grype_report
 
 REGISTRY_TARGET = ScanTarget("registry", f"{REPO}@{DIGEST}", insecure=True)
 REPORT = json.dumps(

@@ -1,0 +1,384 @@
+"""Trivy as a scanner: run ``trivy image --format json --output FILE``, or read a saved report.
+
+Why these choices:
+
+- **Judge from the JSON, never the exit code alone.** Trivy exits 0 with findings, 1 on
+  any fatal error and 2 on a Go panic (``--exit-code`` is never passed). Any non-zero
+  exit, a missing or empty report file, invalid or truncated JSON, or a
+  ``SchemaVersion`` other than 2 is a ``ScannerError`` carrying Trivy's stderr tail.
+- **The target is the resolved digest.** Registry images are fetched by Trivy itself
+  (``--image-src remote``: no Docker daemon) as ``repo@sha256:…``, so a moving tag
+  cannot swap the image. For a host the gate treats as plain HTTP it passes
+  ``--insecure``: go-containerregistry (Trivy's registry client) then falls back to
+  ``http://``; loopback hosts already get plain HTTP without it. OCI layouts and docker
+  archives go through ``--input``.
+- **Trivy's environment passes through untouched** (``TRIVY_CACHE_DIR``,
+  ``TRIVY_SKIP_DB_UPDATE``, ``TRIVY_DB_REPOSITORY``, ``TRIVY_USERNAME``…), so offline and
+  mirror set-ups work. Flags are passed only for what the gate decides: the output, the
+  scanners, the timeout (Trivy's own default of 5 min would otherwise cut a longer
+  ``--scanner-timeout`` short), and ``--list-all-pkgs=false`` (0.76 lists every package
+  by default, which only bloats the report).
+- **Scanners follow the policy.** ``Trivy(scanners=...)`` defaults to Trivy's own image
+  default, ``vuln,secret``; the gate passes ``{"vuln"}`` when the policy has no
+  ``secrets`` section, since secret scanning reads every file of the image and a section
+  the policy does not have is never gathered. The value is always passed explicitly, so
+  a stray ``TRIVY_SCANNERS`` cannot silently turn off a check the policy asks for.
+- **Streaming.** Findings are read with ``gate.scanners._stream`` (one pass, memory
+  bounded by what is kept). ``Packages``, misconfigurations and licences are discarded
+  unread.
+
+The JSON read is Trivy's ``types.Report`` (SchemaVersion 2): ``Trivy.Version``,
+``ArtifactName``, ``Metadata{OS{Family,Name}, RepoDigests, ImageConfig}`` and
+``Results[]{Target, Vulnerabilities[], Secrets[]}``. A field of the wrong type, a
+result that is not an object, or a finding without ``VulnerabilityID``/``PkgName`` (or a
+secret without ``RuleID``) refuses the whole report: a partial reading would be a silent
+pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+from gate.errors import ScannerError
+from gate.model import ScanReport, ScanTarget, Secret, Severity, Vulnerability
+from gate.scanners._process import run_tool
+from gate.scanners._stream import Parents, stream_report
+
+NAME = "trivy"
+SCHEMA_VERSION = 2
+DEFAULT_SCANNERS = frozenset({"vuln", "secret"})
+"""Trivy's own default for images; the gate narrows it to what the policy needs."""
+
+KNOWN_SCANNERS = frozenset({"vuln", "secret", "misconfig", "license"})
+_FOUND_BY = frozenset({NAME})
+_EMPTY: frozenset[str] = frozenset()
+_STR_OR_NONE = frozenset({str, type(None)})
+_DICT_OR_NONE = frozenset({dict, type(None)})
+_LIST_OR_NONE = frozenset({list, type(None)})
+_NO_OS = frozenset({"", "none"})
+_IGNORED_ARRAYS = ("Packages", "Misconfigurations", "Licenses", "CustomResources")
+
+T = TypeVar("T")
+
+
+class Trivy:
+    """The Trivy scanner (``gate.scanners.interface.Scanner``).
+
+    Holds only immutable settings, so one instance may scan several images at once:
+    every scan writes its report into its own temporary directory.
+    """
+
+    name = NAME
+
+    def __init__(
+        self,
+        *,
+        scanners: Iterable[str] = DEFAULT_SCANNERS,
+        executable: str = "trivy",
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        chosen = frozenset(scanners)
+        unknown = chosen - KNOWN_SCANNERS
+        if not chosen or unknown:
+            raise ValueError(f"trivy scanners must be among {sorted(KNOWN_SCANNERS)}")
+        self.scanners = chosen
+        self._executable = executable
+        self._env = dict(env or {})
+
+    def command(self, target: ScanTarget, output: Path, *, timeout: float) -> list[str]:
+        """The argument list that scans ``target`` into ``output`` (no shell, ever)."""
+        argv = [
+            self._executable,
+            "image",
+            "--format",
+            "json",
+            "--output",
+            str(output),
+            "--no-progress",
+            "--list-all-pkgs=false",
+            "--scanners",
+            ",".join(sorted(self.scanners)),
+            "--timeout",
+            f"{max(timeout, 1.0):.0f}s",
+        ]
+        if target.kind == "registry":
+            argv += ["--image-src", "remote"]
+            if target.insecure:
+                argv.append("--insecure")
+            argv.append(target.location)
+        elif target.kind in ("oci", "docker-archive"):
+            argv += ["--input", target.location]
+        else:  # pragma: no cover: ScanTarget.kind is a closed Literal
+            raise ValueError(f"unknown scan target kind {target.kind!r}")
+        return argv
+
+    def scan(self, target: ScanTarget, *, timeout: float) -> ScanReport:
+        with tempfile.TemporaryDirectory(prefix="gate-trivy-") as tmp:
+            output = Path(tmp) / "trivy.json"
+            argv = self.command(target, output, timeout=timeout)
+            done = run_tool(argv, tool=NAME, timeout=timeout, env=self._env)
+            if not output.is_file():
+                raise ScannerError("trivy exited 0 but wrote no report file", detail=done.stderr)
+            try:
+                return parse_report(output)
+            except ScannerError as error:
+                detail = "\n".join(part for part in (error.detail, done.stderr) if part)
+                raise ScannerError(error.message, detail=detail) from None
+
+    def parse_report(self, path: Path) -> ScanReport:
+        return parse_report(path)
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _fail(message: str) -> NoReturn:
+    raise ScannerError(f"trivy report is malformed: {message}")
+
+
+_KINDS: dict[type, str] = {dict: "an object", list: "an array", str: "a string", int: "an integer"}
+
+
+def _opt(obj: Mapping[str, Any], key: str, kind: type[T], where: str) -> T | None:
+    """``obj[key]`` when present and not null; any other type is an unexpected schema."""
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        name = f"{where}.{key}" if where else key
+        _fail(f"`{name}` is not {_KINDS.get(kind, kind.__name__)}")
+    return value
+
+
+def _strings(obj: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+    items = _opt(obj, key, list, where) or []
+    if not all(isinstance(item, str) for item in items):
+        _fail(f"`{f'{where}.{key}' if where else key}` holds a non-string")
+    return tuple(items)
+
+
+def _split_fixed(text: str) -> tuple[str, ...]:
+    """Trivy joins several fixed versions with ", " (one per affected range)."""
+    if "," not in text:
+        stripped = text.strip()
+        return (stripped,) if stripped else ()
+    return tuple(part for part in (p.strip() for p in text.split(",")) if part)
+
+
+class _Reader:
+    """Turns streamed findings into model objects, keeping only what the gate judges.
+
+    Repeated strings (package, version, status, target) are shared through one table,
+    which keeps a 50,000-finding report well under the size of the file. Results arrive
+    in file order, so the reader follows one current result at a time.
+    """
+
+    def __init__(self) -> None:
+        self.vulnerabilities: list[Vulnerability] = []
+        self.secrets: list[Secret] = []
+        # Findings read before their result's Target (not Trivy's key order, but valid
+        # JSON): (index in the list, the result object) to fill in once it is complete.
+        self.untargeted_vulns: list[tuple[int, dict[str, Any]]] = []
+        self.untargeted_secrets: list[tuple[int, dict[str, Any]]] = []
+        self._shared: dict[str, str] = {}
+        self._severities: dict[str, Severity] = {}
+        self._schema_checked = False
+        self._result: dict[str, Any] | None = None
+        self._target: str | None = None
+        self._vulns_in_result = 0
+        self._secrets_in_result = 0
+
+    def _share(self, text: str) -> str:
+        return self._shared.setdefault(text, text)
+
+    def _severity(self, text: str | None) -> Severity:
+        if text is None:
+            return Severity.UNKNOWN
+        found = self._severities.get(text)
+        if found is None:
+            found = self._severities[text] = Severity.parse(text)
+        return found
+
+    def _enter(self, parents: Parents) -> str | None:
+        """Follow the result being read; return its Target once the file has shown it."""
+        result = parents[-1]
+        if result is not self._result:
+            root = parents[0]
+            if not self._schema_checked and "SchemaVersion" in root:
+                _check_schema(root)  # fail fast on a wrong schema, before reading 50 MB
+                self._schema_checked = True
+            self._result, self._target = result, None
+            self._vulns_in_result = self._secrets_in_result = 0
+        if self._target is None:
+            target = _opt(result, "Target", str, self._where(parents))
+            if target is not None:
+                self._target = self._share(target)
+        return self._target
+
+    @staticmethod
+    def _where(parents: Parents) -> str:
+        results = parents[0].get("Results")
+        index = next((i for i, r in enumerate(results or ()) if r is parents[-1]), "?")
+        return f"Results[{index}]"
+
+    def vulnerability(self, item: Any, parents: Parents) -> None:
+        """One ``Results[].Vulnerabilities[]`` entry (hot path: ~50,000 calls per report)."""
+        target = self._enter(parents)
+        if type(item) is not dict:
+            self._explain_vulnerability(item, parents)
+        get = item.get
+        vid = get("VulnerabilityID")
+        package = get("PkgName")
+        installed = get("InstalledVersion")
+        fixed = get("FixedVersion")
+        severity = get("Severity")
+        status = get("Status")
+        title = get("Title")
+        url = get("PrimaryURL")
+        vendor_ids = get("VendorIDs")
+        identifier = get("PkgIdentifier")
+        purl = identifier.get("PURL") if type(identifier) is dict else None
+        if not (
+            type(vid) is str
+            and vid
+            and type(package) is str
+            and package
+            and type(installed) in _STR_OR_NONE
+            and type(fixed) in _STR_OR_NONE
+            and type(severity) in _STR_OR_NONE
+            and type(status) in _STR_OR_NONE
+            and type(title) in _STR_OR_NONE
+            and type(url) in _STR_OR_NONE
+            and type(purl) in _STR_OR_NONE
+            and type(identifier) in _DICT_OR_NONE
+            and type(vendor_ids) in _LIST_OR_NONE
+        ):
+            self._explain_vulnerability(item, parents)
+        aliases = _EMPTY
+        if vendor_ids:
+            if not all(type(alias) is str for alias in vendor_ids):
+                self._explain_vulnerability(item, parents)
+            aliases = frozenset(vendor_ids) - {vid}
+        if target is None:
+            self.untargeted_vulns.append((len(self.vulnerabilities), parents[-1]))
+        self._vulns_in_result += 1
+        self.vulnerabilities.append(
+            Vulnerability(
+                id=vid,
+                package=self._share(package),
+                installed=self._share(installed) if installed else "",
+                severity=self._severity(severity),
+                fixed=_split_fixed(fixed) if fixed else (),
+                aliases=aliases,
+                title=title or "",
+                status=self._share(status) if status else "",
+                url=url or "",
+                purl=purl or "",
+                target=target or "",
+                found_by=_FOUND_BY,
+            )
+        )
+
+    def _explain_vulnerability(self, item: Any, parents: Parents) -> NoReturn:
+        """The slow path: say precisely what is wrong with a finding the hot path refused."""
+        where = f"{self._where(parents)}.Vulnerabilities[{self._vulns_in_result}]"
+        if not isinstance(item, dict):
+            _fail(f"`{where}` is not an object")
+        for key in ("VulnerabilityID", "PkgName"):
+            if not _opt(item, key, str, where):
+                _fail(f"`{where}` has no {key}")
+        for key in ("InstalledVersion", "FixedVersion", "Severity", "Status", "Title"):
+            _opt(item, key, str, where)
+        _opt(item, "PrimaryURL", str, where)
+        _strings(item, "VendorIDs", where)
+        identifier = _opt(item, "PkgIdentifier", dict, where) or {}
+        _opt(identifier, "PURL", str, f"{where}.PkgIdentifier")
+        _fail(f"`{where}` is not a Trivy finding")  # pragma: no cover: one check above fails
+
+    def secret(self, item: Any, parents: Parents) -> None:
+        """One ``Results[].Secrets[]`` entry (few per image; clarity over speed)."""
+        target = self._enter(parents)
+        where = f"{self._where(parents)}.Secrets[{self._secrets_in_result}]"
+        if not isinstance(item, dict):
+            _fail(f"`{where}` is not an object")
+        rule = _opt(item, "RuleID", str, where)
+        if not rule:
+            _fail(f"`{where}` has no RuleID")
+        if target is None:
+            self.untargeted_secrets.append((len(self.secrets), parents[-1]))
+        self._secrets_in_result += 1
+        self.secrets.append(
+            Secret(
+                rule_id=rule,
+                title=_opt(item, "Title", str, where) or "",
+                severity=self._severity(_opt(item, "Severity", str, where)),
+                target=target or "",
+                line=_opt(item, "StartLine", int, where),
+                category=_opt(item, "Category", str, where) or "",
+            )
+        )
+
+    def finish(self) -> tuple[tuple[Vulnerability, ...], tuple[Secret, ...]]:
+        """Fill in the targets that came after their findings in the file."""
+        for index, result in self.untargeted_vulns:
+            target = _opt(result, "Target", str, "Results[]") or ""
+            self.vulnerabilities[index] = dataclasses.replace(
+                self.vulnerabilities[index], target=target
+            )
+        for index, result in self.untargeted_secrets:
+            target = _opt(result, "Target", str, "Results[]") or ""
+            self.secrets[index] = dataclasses.replace(self.secrets[index], target=target)
+        return tuple(self.vulnerabilities), tuple(self.secrets)
+
+
+def _check_schema(root: Mapping[str, Any]) -> None:
+    version = root.get("SchemaVersion")
+    if type(version) is not int or version != SCHEMA_VERSION:
+        shown = "missing" if version is None else repr(version)
+        raise ScannerError(
+            f"trivy report has SchemaVersion {shown}; the gate reads SchemaVersion 2 (Trivy ≥ 0.20)"
+        )
+
+
+def _os(metadata: Mapping[str, Any]) -> str | None:
+    """``"debian 12.5"``; None when Trivy detected no OS (``Family`` none or missing)."""
+    os_info = _opt(metadata, "OS", dict, "Metadata") or {}
+    family = _opt(os_info, "Family", str, "Metadata.OS") or ""
+    if family.strip().lower() in _NO_OS:
+        return None
+    name = _opt(os_info, "Name", str, "Metadata.OS") or ""
+    return f"{family} {name}".strip()
+
+
+def parse_report(path: Path) -> ScanReport:
+    """Read a Trivy JSON report (``trivy … --format json``) into a ``ScanReport``, or raise.
+
+    Image and non-image reports (``ArtifactType`` ``repository``, ``filesystem``) are
+    read alike; the latter simply have no OS, digests or image config.
+    """
+    reader = _Reader()
+    arrays: dict[str, Any] = {
+        "Results.item.Vulnerabilities": reader.vulnerability,
+        "Results.item.Secrets": reader.secret,
+    }
+    arrays.update({f"Results.item.{key}": None for key in _IGNORED_ARRAYS})
+    root = stream_report(path, tool=NAME, arrays=arrays)
+    _check_schema(root)
+    vulnerabilities, secrets = reader.finish()
+    metadata = _opt(root, "Metadata", dict, "") or {}
+    tool_info = _opt(root, "Trivy", dict, "") or {}
+    image_config = _opt(metadata, "ImageConfig", dict, "Metadata")
+    return ScanReport(
+        scanner=NAME,
+        version=_opt(tool_info, "Version", str, "Trivy") or "",
+        artifact=_opt(root, "ArtifactName", str, "") or "",
+        digests=tuple(d for d in _strings(metadata, "RepoDigests", "Metadata") if d),
+        os=_os(metadata),
+        vulnerabilities=vulnerabilities,
+        secrets=secrets,
+        image_config=image_config,
+    )

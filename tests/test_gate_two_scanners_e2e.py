@@ -1,0 +1,152 @@
+"""End to end with two scanners: real Trivy, stub Grype (no Grype binary can be installed here).
+
+The Grype stub is a real executable on PATH that writes realistic Grype JSON for the digest
+the gate resolved, and exits with the code a test chooses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.grype import grype_match, grype_report
+from tests.support.oci import build_image, layer, push
+from tests.support.rootfs import APP_PASSWD, debian_rootfs
+from tests.support.stubs import Stub, StubBin
+from tests.support.trivydb import VULNERABLE_DEBIAN_PACKAGES
+
+POLICY = "version: 1\nvulnerabilities:\n  fail_on: high\n  scanners: [trivy, grype]\n"
+
+
+@pytest.fixture(scope="module")
+def image(registry) -> tuple[str, str]:
+    built = build_image([layer(debian_rootfs(VULNERABLE_DEBIAN_PACKAGES, passwd=APP_PASSWD))])
+    digest = push(registry.host, "e2e/two", built, "v1")
+    return f"{registry.host}/e2e/two:v1", digest
+
+
+def grype_doc(reference: str, digest: str, matches: list) -> str:
+    repository = reference.rsplit(":", 1)[0]
+    doc = grype_report(
+        matches, user_input=f"{repository}@{digest}", repo_digests=(f"{repository}@{digest}",)
+    )
+    doc["source"]["target"]["manifestDigest"] = digest
+    return json.dumps(doc)
+
+
+def run_gate(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gate", "check", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def with_grype(tmp_path: Path, trivy_env: dict[str, str], stub: Stub) -> dict[str, str]:
+    bin_dir = StubBin(tmp_path / "stubs")
+    bin_dir.install("grype", stub)
+    env = dict(trivy_env)
+    env["PATH"] = os.pathsep.join([str(bin_dir.path), env["PATH"]])
+    return env
+
+
+def test_cve_and_ghsa_alias_from_two_scanners_become_one_finding(image, trivy_env, tmp_path):
+    reference, digest = image
+    matches = [
+        # Grype reports the openssl CVE under a GHSA id whose related id is Trivy's CVE,
+        # and rates it higher than Trivy does.
+        grype_match(
+            "GHSA-aaaa-bbbb-cccc",
+            "openssl",
+            "3.0.11-1~deb12u2",
+            "Critical",
+            fixed=("3.0.15-1~deb12u1",),
+            related=("CVE-2026-0001",),
+        ),
+        # A finding only Grype has.
+        grype_match("CVE-2026-9999", "base-files", "12.4+deb12u5", "High", fixed=("12.4+deb12u6",)),
+    ]
+    env = with_grype(tmp_path, trivy_env, Stub(report=grype_doc(reference, digest, matches)))
+    policy = tmp_path / "policy.yml"
+    policy.write_text(POLICY)
+    out = tmp_path / "report.json"
+    result = run_gate([reference, "--policy", str(policy), "--report-json", str(out)], env)
+    assert result.returncode == 1, result.stdout + result.stderr
+    check = json.loads(out.read_text())["checks"][0]
+    openssl = [f for f in check["findings"] if f["package"] == "openssl"]
+    assert len(openssl) == 1
+    assert openssl[0]["id"] == "CVE-2026-0001"
+    assert "GHSA-aaaa-bbbb-cccc" in openssl[0]["aliases"]
+    assert openssl[0]["severity"] == "critical"  # the higher of HIGH (Trivy) and Critical (Grype)
+    assert openssl[0]["found_by"] == ["grype", "trivy"]
+    only_one = {(f["id"], tuple(f["found_by"])) for f in check["evidence"]["found_by_one_only"]}
+    assert ("CVE-2026-9999", ("grype",)) in only_one
+    assert ("CVE-2026-0002", ("trivy",)) in only_one
+    assert "found by all scanners" in result.stdout
+
+
+def test_grype_crash_is_an_error_even_when_trivy_passes(image, trivy_env, tmp_path):
+    reference, digest = image
+    stub = Stub(
+        report=grype_doc(reference, digest, []),
+        exit_code=1,
+        stderr="failed to load vulnerability db",
+    )
+    env = with_grype(tmp_path, trivy_env, stub)
+    policy = tmp_path / "policy.yml"
+    policy.write_text(
+        POLICY.replace("fail_on: high", "fail_on: critical") + "  exceptions:\n"
+        "    - id: CVE-2026-0002\n      reason: r\n      expires: 2099-01-01\n"
+    )
+    result = run_gate([reference, "--policy", str(policy)], env)
+    assert result.returncode == 2
+    assert result.stdout.startswith("ERROR")
+    assert "failed to load vulnerability db" in result.stdout
+
+
+def test_grype_report_for_another_digest_is_an_error(image, trivy_env, tmp_path):
+    reference, _ = image
+    other = "sha256:" + "0" * 64
+    env = with_grype(tmp_path, trivy_env, Stub(report=grype_doc(reference, other, [])))
+    policy = tmp_path / "policy.yml"
+    policy.write_text(POLICY)
+    result = run_gate([reference, "--policy", str(policy)], env)
+    assert result.returncode == 2
+    assert "scanned the wrong image" in result.stdout
+
+
+def test_two_scanners_run_concurrently(image, tmp_path):
+    reference, digest = image
+    repository = reference.rsplit(":", 1)[0]
+    trivy_doc = {
+        "SchemaVersion": 2,
+        "ArtifactName": f"{repository}@{digest}",
+        "ArtifactType": "container_image",
+        "Metadata": {
+            "OS": {"Family": "debian", "Name": "12.5"},
+            "RepoDigests": [f"{repository}@{digest}"],
+        },
+        "Results": [],
+    }
+    bin_dir = StubBin(tmp_path / "stubs")
+    bin_dir.install("trivy", Stub(report=json.dumps(trivy_doc), sleep=2.0))
+    bin_dir.install("grype", Stub(report=grype_doc(reference, digest, []), sleep=2.0))
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(bin_dir.path), env["PATH"]])
+    policy = tmp_path / "policy.yml"
+    policy.write_text(POLICY)
+    started = time.monotonic()
+    result = run_gate([reference, "--policy", str(policy)], env)
+    elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Run one after the other they would take over 4 s; the generous bound proves overlap.
+    assert elapsed < 3.5, elapsed
