@@ -20,7 +20,7 @@ _VULN_COLUMNS = (
     ("PACKAGE", "package"),
     ("INSTALLED", "installed"),
     ("FIXED", "fixed"),
-    ("SEVERITY", "judged_as"),
+    ("SEVERITY", "severity_shown"),
     ("TITLE", "title"),
 )
 _TITLE_WIDTH = 60
@@ -42,6 +42,12 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str]])
     lines = ["  ".join(head.ljust(w) for (head, _), w in zip(columns, widths, strict=True))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
     return [line.rstrip() for line in lines]
+
+
+def _severity_shown(row: Mapping[str, Any]) -> str:
+    """``unknown (as high)`` where the policy's ``unknown_as`` ranked an unranked finding."""
+    severity, judged = row.get("severity"), row.get("judged_as")
+    return f"{severity} (as {judged})" if judged and judged != severity else str(severity)
 
 
 def _exception_lines(evidence: Mapping[str, Any]) -> list[str]:
@@ -88,7 +94,8 @@ def _check_lines(check: CheckResult) -> list[str]:
     body: list[str] = []
     rows = [p.data for p in check.findings]
     if rows and all("package" in r for r in rows):
-        body += table(rows[:MAX_ROWS], _VULN_COLUMNS)
+        shown = [{**r, "severity_shown": _severity_shown(r)} for r in rows[:MAX_ROWS]]
+        body += table(shown, _VULN_COLUMNS)
     else:
         for problem in check.findings[:MAX_ROWS]:
             where = ""
