@@ -48,7 +48,8 @@ def main() -> int:
                 "--git-sha", GIT_SHA,
                 "--report-json", str(report),
             ]  # fmt: skip
-            print("demo: $ python -m gate check", reference, "--policy examples/demo/container-gate.yml")
+            policy = f"examples/{HERE.name}/container-gate.yml"
+            print(f"demo: $ python -m gate check {reference} --policy {policy}")
             print()
             code = subprocess.run(argv, env=env, timeout=300, check=False).returncode
             print()

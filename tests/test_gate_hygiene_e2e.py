@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,7 +44,7 @@ def policy(tmp_path: Path, body: str) -> str:
     return str(path)
 
 
-def report(tmp_path: Path, *args: str, **kwargs) -> tuple[int, dict]:
+def report(tmp_path: Path, *args: str, **kwargs) -> tuple[int, dict[str, Any]]:
     out = tmp_path / "report.json"
     result = gate(*args, "--report-json", str(out), **kwargs)
     assert "Traceback" not in result.stdout + result.stderr

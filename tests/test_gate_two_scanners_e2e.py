@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,7 +32,7 @@ def image(registry) -> tuple[str, str]:
     return f"{registry.host}/e2e/two:v1", digest
 
 
-def grype_doc(reference: str, digest: str, matches: list) -> str:
+def grype_doc(reference: str, digest: str, matches: list[Any]) -> str:
     repository = reference.rsplit(":", 1)[0]
     doc = grype_report(
         matches, user_input=f"{repository}@{digest}", repo_digests=(f"{repository}@{digest}",)
