@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.support import pki as P
+from tests.support.cli import run_gate
 from tests.support.oci import build_image, layer, push
 from tests.support.rootfs import APP_PASSWD, ROOT_PASSWD
 
@@ -27,15 +27,7 @@ def gate(*args: str, cwd: Path | None = None, extra_env: dict[str, str] | None =
     env = {k: v for k, v in os.environ.items() if k not in ("GITHUB_SHA", "GITHUB_ACTIONS")}
     env["PATH"] = os.path.dirname(sys.executable)  # no trivy, no grype, no git: nothing else runs
     env.update(extra_env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "gate", "check", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_gate("check", *args, env=env, cwd=cwd)
 
 
 def policy(tmp_path: Path, body: str) -> str:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import run_gate
 from tests.support.oci import build_image, layer, push, write_docker_archive, write_oci_layout
 from tests.support.rootfs import APP_PASSWD, AWS_SECRET_FILE, AWS_SECRET_PATH, debian_rootfs
 from tests.support.trivydb import CLEAN_DEBIAN_PACKAGES, VULNERABLE_DEBIAN_PACKAGES
@@ -21,18 +21,7 @@ from tests.support.trivydb import CLEAN_DEBIAN_PACKAGES, VULNERABLE_DEBIAN_PACKA
 SHA = "3f2a9c1d8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a39"
 
 
-def gate(
-    *args: str, env: dict[str, str], cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gate", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+gate = run_gate
 
 
 def write_policy(tmp_path: Path, body: str) -> Path:

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.cli import run_gate
 from tests.support.grype import grype_match, grype_report
 from tests.support.oci import build_image, layer, push
 from tests.support.rootfs import APP_PASSWD, debian_rootfs
@@ -39,17 +38,6 @@ def grype_doc(reference: str, digest: str, matches: list[Any]) -> str:
     )
     doc["source"]["target"]["manifestDigest"] = digest
     return json.dumps(doc)
-
-
-def run_gate(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gate", "check", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def with_grype(tmp_path: Path, trivy_env: dict[str, str], stub: Stub) -> dict[str, str]:
@@ -80,7 +68,9 @@ def test_cve_and_ghsa_alias_from_two_scanners_become_one_finding(image, trivy_en
     policy = tmp_path / "policy.yml"
     policy.write_text(POLICY)
     out = tmp_path / "report.json"
-    result = run_gate([reference, "--policy", str(policy), "--report-json", str(out)], env)
+    result = run_gate(
+        "check", *[reference, "--policy", str(policy), "--report-json", str(out)], env=env
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     check = json.loads(out.read_text())["checks"][0]
     openssl = [f for f in check["findings"] if f["package"] == "openssl"]
@@ -108,7 +98,7 @@ def test_grype_crash_is_an_error_even_when_trivy_passes(image, trivy_env, tmp_pa
         POLICY.replace("fail_on: high", "fail_on: critical") + "  exceptions:\n"
         "    - id: CVE-2026-0002\n      reason: r\n      expires: 2099-01-01\n"
     )
-    result = run_gate([reference, "--policy", str(policy)], env)
+    result = run_gate("check", *[reference, "--policy", str(policy)], env=env)
     assert result.returncode == 2
     assert result.stdout.startswith("ERROR")
     assert "failed to load vulnerability db" in result.stdout
@@ -120,7 +110,7 @@ def test_grype_report_for_another_digest_is_an_error(image, trivy_env, tmp_path)
     env = with_grype(tmp_path, trivy_env, Stub(report=grype_doc(reference, other, [])))
     policy = tmp_path / "policy.yml"
     policy.write_text(POLICY)
-    result = run_gate([reference, "--policy", str(policy)], env)
+    result = run_gate("check", *[reference, "--policy", str(policy)], env=env)
     assert result.returncode == 2
     assert "scanned the wrong image" in result.stdout
 
@@ -146,7 +136,7 @@ def test_two_scanners_run_concurrently(image, tmp_path):
     policy = tmp_path / "policy.yml"
     policy.write_text(POLICY)
     started = time.monotonic()
-    result = run_gate([reference, "--policy", str(policy)], env)
+    result = run_gate("check", *[reference, "--policy", str(policy)], env=env)
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stdout + result.stderr
     # Run one after the other they would take over 4 s; the generous bound proves overlap.

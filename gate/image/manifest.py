@@ -148,10 +148,14 @@ def manifest_facts(
     *,
     media_type: str,
     platform: str | None = None,
-    index_annotations: Mapping[str, str] | None = None,
+    index_annotations: object = None,
 ) -> ManifestFacts:
-    """Sizes and annotations; an index's annotations are defaults the manifest's override."""
-    annotations = {**(index_annotations or {}), **manifest.annotations}
+    """Sizes and annotations; an index's annotations are defaults the manifest's override.
+
+    ``index_annotations`` is the raw ``annotations`` value of the index, if any; entries that
+    are not strings are ignored.
+    """
+    annotations = {**_string_map(index_annotations), **manifest.annotations}
     return ManifestFacts(
         layer_sizes=tuple(layer.size for layer in manifest.layers),
         annotations=annotations,

@@ -134,14 +134,7 @@ class OciLayoutSource:
 
     def manifest_facts(self) -> ManifestFacts:
         manifest, platform = self._manifest()
-        index_annotations = None
-        if self._is_index():
-            raw = self.top.get("annotations")
-            index_annotations = (
-                {k: v for k, v in raw.items() if isinstance(v, str)}
-                if isinstance(raw, dict)
-                else None
-            )
+        index_annotations = self.top.get("annotations") if self._is_index() else None
         return manifest_facts(
             manifest,
             media_type=self.entry.media_type or str(self.top.get("mediaType", "")),

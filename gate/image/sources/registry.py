@@ -81,14 +81,7 @@ class RegistrySource:
 
     def manifest_facts(self) -> ManifestFacts:
         manifest, platform = self._manifest()
-        index_annotations = None
-        if self.top.is_index:
-            raw = self.top.document.get("annotations")
-            index_annotations = (
-                {k: v for k, v in raw.items() if isinstance(v, str)}
-                if isinstance(raw, dict)
-                else None
-            )
+        index_annotations = self.top.document.get("annotations") if self.top.is_index else None
         return manifest_facts(
             manifest,
             media_type=self.top.media_type,
