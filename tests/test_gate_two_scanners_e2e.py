@@ -141,3 +141,120 @@ def test_two_scanners_run_concurrently(image, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     # Run one after the other they would take over 4 s; the generous bound proves overlap.
     assert elapsed < 3.5, elapsed
+
+
+def test_saved_trivy_and_grype_reports_are_judged_together_without_an_image(tmp_path):
+    digest = "sha256:" + "5" * 64
+    reference = "registry.test/app:v1"
+    trivy_doc = {
+        "SchemaVersion": 2,
+        "ArtifactName": reference,
+        "ArtifactType": "container_image",
+        "Metadata": {
+            "OS": {"Family": "debian", "Name": "12.5"},
+            "RepoDigests": [f"registry.test/app@{digest}"],
+        },
+        "Results": [
+            {
+                "Target": "app (debian 12.5)",
+                "Class": "os-pkgs",
+                "Type": "debian",
+                "Vulnerabilities": [
+                    {
+                        "VulnerabilityID": "CVE-2026-0001",
+                        "PkgName": "openssl",
+                        "InstalledVersion": "3.0.11-1~deb12u2",
+                        "FixedVersion": "3.0.15-1~deb12u1",
+                        "Status": "fixed",
+                        "Severity": "MEDIUM",
+                        "Title": "t",
+                    }
+                ],
+            }
+        ],
+    }
+    trivy_file = tmp_path / "trivy.json"
+    trivy_file.write_text(json.dumps(trivy_doc))
+    grype_file = tmp_path / "grype.json"
+    grype_file.write_text(
+        grype_doc(
+            reference,
+            digest,
+            [
+                grype_match(
+                    "GHSA-aaaa-bbbb-cccc",
+                    "openssl",
+                    "3.0.11-1~deb12u2",
+                    "High",
+                    fixed=("3.0.15-1~deb12u1",),
+                    related=("CVE-2026-0001",),
+                ),
+            ],
+        )
+    )
+    policy = tmp_path / "policy.yml"
+    policy.write_text(POLICY)
+    out = tmp_path / "report.json"
+    env = {k: v for k, v in os.environ.items()}
+    result = run_gate(
+        "check",
+        "--trivy-report",
+        str(trivy_file),
+        "--grype-report",
+        str(grype_file),
+        "--policy",
+        str(policy),
+        "--report-json",
+        str(out),
+        env=env,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    data = json.loads(out.read_text())
+    assert data["image"]["digest"] == digest
+    (finding,) = data["checks"][0]["findings"]
+    assert (finding["id"], finding["severity"], finding["found_by"]) == (
+        "CVE-2026-0001",
+        "high",
+        ["grype", "trivy"],
+    )
+
+
+def test_grype_report_alone_feeds_the_non_root_check_from_its_embedded_config(tmp_path):
+    realworld = (
+        Path(__file__).resolve().parents[2]
+        / "shared"
+        / "realworld"
+        / "grype"
+        / "check_all_fields.json"
+    )
+    if not realworld.exists():
+        pytest.skip("../shared/realworld is not present")
+    policy = tmp_path / "policy.yml"
+    policy.write_text("version: 1\nimage:\n  non_root: true\n")
+    out = tmp_path / "report.json"
+    result = run_gate(
+        "check",
+        "--grype-report",
+        str(realworld),
+        "--policy",
+        str(policy),
+        "--report-json",
+        str(out),
+        env=dict(os.environ),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    check = json.loads(out.read_text())["checks"][0]
+    assert (check["id"], check["status"]) == ("non-root", "pass")
+    assert "1001" in check["summary"]
+
+
+def test_image_with_no_os_packages_passes_and_says_so(registry, trivy_env, tmp_path):
+    built = build_image([layer({"app/server": b"\x7fELF static binary"})], user="65532")
+    push(registry.host, "e2e/static", built, "v1")
+    policy = tmp_path / "policy.yml"
+    policy.write_text("version: 1\nvulnerabilities:\n  fail_on: low\n")
+    result = run_gate(
+        "check", f"{registry.host}/e2e/static:v1", "--policy", str(policy), env=trivy_env
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no OS packages were found" in result.stdout
