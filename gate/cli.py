@@ -7,6 +7,7 @@ commands that use them, so ``--version`` and ``--help`` start as fast as Python 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -149,7 +150,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         kind = "usage error" if isinstance(error, UsageError) else "error"
         print(f"ERROR  {kind}: {error.message}", file=sys.stderr)
         if error.detail:
-            print(error.detail.rstrip(), file=sys.stderr)
+            detail = error.detail.rstrip()
+            if os.environ.get("GITHUB_ACTIONS") == "true":
+                from gate.report.github import guard
+
+                detail = guard(detail).rstrip()
+            print(detail, file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("ERROR  interrupted", file=sys.stderr)

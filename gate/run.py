@@ -144,7 +144,14 @@ def run_check(args: argparse.Namespace) -> int:
         verdicts = tuple(pool.map(lambda image: judge_image(image, policy, options, notes), images))
     run = Run(verdicts, policy.source)
 
-    sys.stdout.write(TerminalRenderer().render(run))
+    in_actions = os.environ.get("GITHUB_ACTIONS") == "true"
+    text = TerminalRenderer().render(run)
+    if in_actions:
+        # Scanner text (titles, stderr tails) must not be read as workflow commands.
+        from gate.report.github import guard
+
+        text = guard(text)
+    sys.stdout.write(text)
     if args.report_json:
         from gate.report.json_report import JsonRenderer
 
@@ -153,10 +160,10 @@ def run_check(args: argparse.Namespace) -> int:
         from gate.report.sarif import SarifRenderer
 
         _write(args.sarif, SarifRenderer().render(run))
-    if os.environ.get("GITHUB_ACTIONS") == "true":
+    if in_actions:
         from gate.report.github import publish
 
-        publish(run)
+        publish(run, report_path=args.report_json, sarif_path=args.sarif)
     code = exit_code(run, mode=policy.mode, dry_run=args.dry_run)
     if code == EXIT_PASS and run.status == "fail":
         reason = "--dry-run" if args.dry_run else "mode: warn"

@@ -1,0 +1,258 @@
+"""Make the scanners' vulnerability DBs ready before the gate runs, failing closed.
+
+    python scripts/prepare_db.py --scanners trivy,grype
+
+Downloads the Trivy DB (``trivy image --download-db-only``) and the Grype DB
+(``grype db update``) into ``TRIVY_CACHE_DIR`` / ``GRYPE_DB_CACHE_DIR``, which the Action
+restores from and saves to actions/cache.
+
+On a rate limit (HTTP 429, ``TOOMANYREQUESTS``; ghcr.io and mirror.gcr.io answer this when
+many jobs share an egress address) it retries with backoff. When every retry is rate
+limited, it falls back to the DB already in the cache, but only if that DB was built no
+more than ``CONTAINER_GATE_DB_MAX_AGE_HOURS`` ago (default 72). Past that age, with no
+cached DB, or on any other failure, it exits 2: a gate judging with a stale or missing
+DB must not pass an image.
+
+Environment: ``CONTAINER_GATE_DB_MAX_AGE_HOURS``, ``CONTAINER_GATE_DB_RETRY_DELAYS``
+(seconds between attempts, comma-separated; default ``15,60,180``),
+``CONTAINER_GATE_DB_TIMEOUT`` (seconds per attempt; default 900). The Java DB is not
+prepared: Trivy fetches it itself, and only for images that contain Java artifacts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from gate.report.github import escape_data
+
+EXIT_READY = 0
+EXIT_FAIL_CLOSED = 2
+DEFAULT_MAX_AGE_HOURS = 72.0
+DEFAULT_DELAYS = (15.0, 60.0, 180.0)
+DEFAULT_TIMEOUT = 900.0
+RATE_LIMITED = re.compile(r"\b429\b|TOOMANYREQUESTS|too many requests|rate[ -]?limit", re.I)
+_TIMESTAMP = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:?\d\d)")
+
+
+class PrepareError(Exception):
+    """The DB cannot be made ready: the gate must not run."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    returncode: int
+    output: str
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.returncode != 0 and RATE_LIMITED.search(self.output) is not None
+
+    def tail(self, lines: int = 5) -> str:
+        return "\n".join(self.output.strip().splitlines()[-lines:])
+
+
+def parse_time(text: object) -> datetime | None:
+    """RFC 3339 as Go writes it (nanoseconds, ``Z``), which Python 3.10 cannot parse alone."""
+    if not isinstance(text, str):
+        return None
+    match = _TIMESTAMP.fullmatch(text.strip())
+    if match is None:
+        return None
+    zone = "+00:00" if match.group(2) == "Z" else match.group(2)
+    if ":" not in zone:
+        zone = zone[:3] + ":" + zone[3:]
+    try:
+        return datetime.fromisoformat(match.group(1) + zone).astimezone(timezone.utc)
+    except ValueError:
+        return None
+
+
+def trivy_db_built(cache_dir: Path) -> datetime | None:
+    """``UpdatedAt`` of the cached DB (when trivy-db built it), from ``db/metadata.json``."""
+    metadata = cache_dir / "db" / "metadata.json"
+    if not (cache_dir / "db" / "trivy.db").is_file():
+        return None
+    try:
+        data = json.loads(metadata.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("Version") != 2:
+        return None
+    return parse_time(data.get("UpdatedAt"))
+
+
+def grype_db_built(env: dict[str, str], timeout: float) -> datetime | None:
+    """``built`` from ``grype db status -o json``; None when grype reports no valid DB."""
+    attempt = run(["grype", "db", "status", "-o", "json"], env, timeout)
+    if attempt.returncode != 0:
+        return None
+    try:
+        data = json.loads(_json_part(attempt))
+    except ValueError:
+        return None
+    return parse_time(data.get("built")) if isinstance(data, dict) else None
+
+
+def _json_part(attempt: Attempt) -> str:
+    """The JSON object in grype's output (stdout and stderr are captured together)."""
+    start = attempt.output.find("{")
+    end = attempt.output.rfind("}")
+    return attempt.output[start : end + 1] if 0 <= start < end else ""
+
+
+def run(command: Sequence[str], env: dict[str, str], timeout: float) -> Attempt:
+    try:
+        done = subprocess.run(
+            list(command),
+            env=env,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError:
+        return Attempt(127, f"{command[0]}: not found on PATH")
+    except subprocess.TimeoutExpired:
+        return Attempt(124, f"{command[0]}: timed out after {timeout:.0f}s")
+    return Attempt(done.returncode, (done.stdout or "") + (done.stderr or ""))
+
+
+@dataclass(frozen=True)
+class Scanner:
+    name: str
+    command: tuple[str, ...]
+
+    def built(self, env: dict[str, str], timeout: float) -> datetime | None:
+        if self.name == "trivy":
+            cache = env.get("TRIVY_CACHE_DIR")
+            return trivy_db_built(Path(cache)) if cache else None
+        return grype_db_built(env, timeout)
+
+
+SCANNERS = {
+    "trivy": Scanner("trivy", ("trivy", "image", "--download-db-only", "--no-progress")),
+    "grype": Scanner("grype", ("grype", "db", "update")),
+}
+
+
+def say(message: str, *, kind: str | None = None) -> None:
+    if kind is not None and os.environ.get("GITHUB_ACTIONS") == "true":
+        print(f"::{kind}::{escape_data(message)}", flush=True)
+    else:
+        print(f"prepare-db: {message}", flush=True)
+
+
+def prepare(
+    scanner: Scanner,
+    env: dict[str, str],
+    *,
+    delays: Sequence[float],
+    max_age: timedelta,
+    timeout: float,
+    now: datetime,
+) -> None:
+    attempts = len(delays) + 1
+    for number in range(1, attempts + 1):
+        attempt = run(scanner.command, env, timeout)
+        if attempt.returncode == 0:
+            say(f"{scanner.name}: vulnerability DB ready")
+            return
+        if not attempt.rate_limited:
+            raise PrepareError(
+                f"{scanner.name}: DB download failed (exit {attempt.returncode}):\n{attempt.tail()}"
+            )
+        if number < attempts:
+            delay = delays[number - 1]
+            say(f"{scanner.name}: rate limited ({number}/{attempts}); retrying in {delay:g}s")
+            time.sleep(delay)
+    built = scanner.built(env, timeout)
+    if built is None:
+        raise PrepareError(
+            f"{scanner.name}: DB download rate limited {attempts} times and no cached DB to "
+            "fall back to; failing closed"
+        )
+    age = now - built
+    hours = age.total_seconds() / 3600
+    if age > max_age:
+        raise PrepareError(
+            f"{scanner.name}: DB download rate limited {attempts} times; the cached DB was "
+            f"built {hours:.1f}h ago, older than the {max_age.total_seconds() / 3600:g}h "
+            "maximum; failing closed"
+        )
+    say(
+        f"{scanner.name}: DB download rate limited {attempts} times; using the cached DB built "
+        f"{built:%Y-%m-%dT%H:%M:%SZ} ({hours:.1f}h old, maximum "
+        f"{max_age.total_seconds() / 3600:g}h)",
+        kind="warning",
+    )
+
+
+def _float_env(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise PrepareError(f"{name}={raw!r} is not a number") from None
+    if value < 0:
+        raise PrepareError(f"{name} must not be negative")
+    return value
+
+
+def _delays() -> tuple[float, ...]:
+    raw = os.environ.get("CONTAINER_GATE_DB_RETRY_DELAYS", "").strip()
+    if not raw:
+        return DEFAULT_DELAYS
+    try:
+        delays = tuple(float(part) for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise PrepareError(f"CONTAINER_GATE_DB_RETRY_DELAYS={raw!r} is not a list") from None
+    if any(d < 0 for d in delays):
+        raise PrepareError("CONTAINER_GATE_DB_RETRY_DELAYS must not be negative")
+    return delays
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scanners", default="trivy", help="comma-separated: trivy,grype")
+    args = parser.parse_args(argv)
+    try:
+        names = [n.strip() for n in args.scanners.split(",") if n.strip()]
+        unknown = sorted(set(names) - set(SCANNERS))
+        if unknown or not names:
+            raise PrepareError(f"unknown scanner {', '.join(unknown) or '(none)'}")
+        max_age = timedelta(
+            hours=_float_env("CONTAINER_GATE_DB_MAX_AGE_HOURS", DEFAULT_MAX_AGE_HOURS)
+        )
+        delays = _delays()
+        timeout = _float_env("CONTAINER_GATE_DB_TIMEOUT", DEFAULT_TIMEOUT) or DEFAULT_TIMEOUT
+        env = dict(os.environ)
+        for name in names:
+            prepare(
+                SCANNERS[name],
+                env,
+                delays=delays,
+                max_age=max_age,
+                timeout=timeout,
+                now=datetime.now(timezone.utc),
+            )
+    except PrepareError as error:
+        say(str(error), kind="error")
+        return EXIT_FAIL_CLOSED
+    return EXIT_READY
+
+
+if __name__ == "__main__":
+    sys.exit(main())
