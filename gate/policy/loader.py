@@ -12,12 +12,12 @@ import json
 import re
 from datetime import date
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from gate.errors import PolicyError
 from gate.model import Severity
+from gate.policy.conforms import conforms
 from gate.policy.model import (
     DEFAULT_MUTABLE_TAGS,
     Authority,
@@ -33,12 +33,15 @@ from gate.policy.model import (
 )
 from gate.policy.yaml_source import Mark, Path_, SourceMap, YamlProblem, read_yaml
 
+# Package data sits beside this module (setuptools package-data); reading it by path avoids
+# importing importlib.resources on the cold-start path.
+_HERE = Path(__file__).resolve().parent
 DEFAULT_LOCATIONS = (Path(".github") / "container-gate.yml", Path("container-gate.yml"))
 BUILTIN_NAME = "built-in policies/default.yaml"
 
 
 def schema_text() -> str:
-    return resources.files("gate.policy").joinpath("schema.json").read_text(encoding="utf-8")
+    return (_HERE / "schema.json").read_text(encoding="utf-8")
 
 
 @lru_cache(maxsize=1)
@@ -64,7 +67,7 @@ def load_policy(path: Path) -> Policy:
 
 
 def load_default_policy() -> Policy:
-    data = resources.files("gate.policy").joinpath("default.yaml").read_bytes()
+    data = (_HERE / "default.yaml").read_bytes()
     policy = parse_policy(data, source=BUILTIN_NAME, base_dir=Path.cwd())
     return Policy(**{**policy.__dict__, "builtin": True})
 
@@ -170,17 +173,25 @@ def _type_name_for(expected: Any) -> str:
 
 
 def _schema_problems(document: Any, where: SourceMap) -> list[tuple[Mark, str]]:
+    """Every schema problem with its position; none when the document conforms.
+
+    ``conforms`` answers the common, valid case without importing jsonschema (see
+    gate/policy/conforms.py); jsonschema then explains what is wrong.
+    """
+    if not isinstance(document, dict):
+        kind = _type_name(document)
+        return [(Mark(1, 1), f"the policy must be a mapping of sections, got {kind}")]
+    if conforms(document, _schema()):
+        return []
     from jsonschema import Draft202012Validator
 
-    if not isinstance(document, dict):
-        return [
-            (Mark(1, 1), f"the policy must be a mapping of sections, got {_type_name(document)}")
-        ]
     validator = Draft202012Validator(_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
     found: dict[tuple[int, int, str], tuple[Mark, str]] = {}
     for error in validator.iter_errors(document):
         mark, text = _describe(error, where)
         found.setdefault((mark.line, mark.col, text), (mark, text))
+    if not found:  # the two validators disagree: refuse rather than accept (fail closed)
+        return [(Mark(1, 1), "the policy does not conform to its schema (see: gate policy schema)")]
     return [found[k] for k in sorted(found)]
 
 
