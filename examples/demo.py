@@ -25,21 +25,31 @@ GIT_SHA = "3f2a9c1d8e7b6a5f4e3d2c1b0a9f8e7d6c5b4a39"
 EXPECTED_EXIT = 1  # the example image carries a critical CVE and a planted secret
 
 
+def push_example(registry_host: str) -> tuple[str, str]:
+    """Build the example image in Python and push it; return (reference, digest)."""
+    base = layer(debian_rootfs(VULNERABLE_DEBIAN_PACKAGES, passwd=APP_PASSWD))
+    app = layer({"app/server.py": b"print('hello')\n", AWS_SECRET_PATH: AWS_SECRET_FILE})
+    image = build_image([base, app], user="app")
+    digest = push(registry_host, "demo/app", image, GIT_SHA[:12])
+    return f"{registry_host}/demo/app:{GIT_SHA[:12]}", digest
+
+
+def offline_trivy_env(cache_dir: Path) -> dict[str, str]:
+    """This environment, with Trivy pointed at a freshly written offline DB."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRIVY_")}
+    env.update(TRIVY_OFFLINE)
+    env["TRIVY_CACHE_DIR"] = str(build_trivy_cache(cache_dir))
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])
+    return env
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="container-gate-demo-") as tmp:
         work = Path(tmp)
         with RunningRegistry(work / "registry") as registry:
-            base = layer(debian_rootfs(VULNERABLE_DEBIAN_PACKAGES, passwd=APP_PASSWD))
-            app = layer({"app/server.py": b"print('hello')\n", AWS_SECRET_PATH: AWS_SECRET_FILE})
-            image = build_image([base, app], user="app")
-            reference = f"{registry.host}/demo/app:{GIT_SHA[:12]}"
-            digest = push(registry.host, "demo/app", image, GIT_SHA[:12])
+            reference, digest = push_example(registry.host)
             print(f"demo: pushed {reference} ({digest})")
-
-            env = {k: v for k, v in os.environ.items() if not k.startswith("TRIVY_")}
-            env.update(TRIVY_OFFLINE)
-            env["TRIVY_CACHE_DIR"] = str(build_trivy_cache(work / "trivy-cache"))
-            env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])
+            env = offline_trivy_env(work / "trivy-cache")
             report = work / "report.json"
             argv = [
                 sys.executable, "-m", "gate", "check", reference,

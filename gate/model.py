@@ -43,7 +43,10 @@ class Severity(enum.IntEnum):
 
     @property
     def label(self) -> str:
-        return self.name.lower()
+        return _SEVERITY_LABELS[int(self)]
+
+
+_SEVERITY_LABELS = tuple(s.name.lower() for s in Severity)
 
 
 # --------------------------------------------------------------------------- subject

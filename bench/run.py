@@ -1,0 +1,394 @@
+"""``make bench``: what the gate costs on top of the scanners, measured side by side.
+
+Every figure compares two commands in the same run, each timed several times as a child
+process, and is quoted as a ratio of medians. Peak memory is the child's own ``ru_maxrss``
+(from ``os.wait4``). Results go to docs/PERFORMANCE.md with the machine and the date.
+
+    python -m bench.run [--runs N] [--quick] [--output docs/PERFORMANCE.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench.reports import write_grype_report, write_trivy_report
+from examples.demo import offline_trivy_env, push_example
+from tests.support.grype import grype_report
+from tests.support.oci import build_image, layer, push
+from tests.support.registry import RunningRegistry
+from tests.support.stubs import Stub, StubBin
+
+REPO = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+
+@dataclass(frozen=True)
+class Sample:
+    seconds: float
+    max_rss_mib: float
+
+
+def run_once(argv: Sequence[str], env: Mapping[str, str], ok: Sequence[int] = (0, 1)) -> Sample:
+    """Run a child, return wall time and its peak RSS; an unexpected exit code aborts."""
+    started = time.perf_counter()
+    child = subprocess.Popen(argv, env=dict(env), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert child.stderr is not None
+    err = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    elapsed = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode not in ok:
+        raise SystemExit(f"bench: {' '.join(argv)} exited {child.returncode}: {err[-2000:]!r}")
+    return Sample(elapsed, usage.ru_maxrss / 1024)
+
+
+def measure(
+    argv: Sequence[str], env: Mapping[str, str], runs: int, ok: Sequence[int] = (0, 1)
+) -> list[Sample]:
+    run_once(argv, env, ok)  # warm-up: page cache, scanner DB, .pyc files
+    return [run_once(argv, env, ok) for _ in range(runs)]
+
+
+def median(samples: list[Sample], field: Callable[[Sample], float] = lambda s: s.seconds) -> float:
+    return statistics.median(field(s) for s in samples)
+
+
+@dataclass(frozen=True)
+class Row:
+    figure: str
+    measured: str
+    target: str
+    met: bool
+
+    def markdown(self) -> str:
+        return f"| {self.figure} | {self.measured} | {self.target} | {'PASS' if self.met else 'MISS'} |"
+
+
+def policy_file(work: Path, body: str) -> str:
+    path = work / f"policy-{abs(hash(body))}.yml"
+    path.write_text("version: 1\n" + body)
+    return str(path)
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def gate_overhead(work: Path, registry: RunningRegistry, runs: int) -> list[Row]:
+    reference, digest = push_example(registry.host)
+    env = offline_trivy_env(work / "trivy-cache")
+    pinned = f"{reference.rsplit(':', 1)[0]}@{digest}"
+    trivy = [
+        "trivy",
+        "image",
+        "--quiet",
+        "--format",
+        "json",
+        "--output",
+        str(work / "t.json"),
+        "--scanners",
+        "vuln",
+        pinned,
+    ]
+    gate = [
+        PY,
+        "-m",
+        "gate",
+        "check",
+        reference,
+        "--policy",
+        policy_file(work, "vulnerabilities:\n  fail_on: high\n"),
+    ]
+    bare, gated = measure(trivy, env, runs), measure(gate, env, runs)
+    ratio = median(gated) / median(bare)
+    own = median(gated) - median(bare)
+    return [
+        Row(
+            "gate check / trivy image (bundled example)",
+            f"{median(gated):.3f} s / {median(bare):.3f} s = {ratio:.2f}",
+            "≤ 1.10",
+            ratio <= 1.10,
+        ),
+        Row("gate's own time (difference of medians)", f"{own:.3f} s", "≤ 0.2 s", own <= 0.2),
+    ]
+
+
+def big_reports(work: Path, runs: int) -> list[Row]:
+    rows: list[Row] = []
+    policy = policy_file(work, "vulnerabilities:\n  fail_on: critical\n  scanners: [grype]\n")
+    trivy_policy = policy_file(work, "vulnerabilities:\n  fail_on: critical\n")
+    trivy_path = write_trivy_report(work / "trivy-50k.json", 50_000)
+    grype_path = write_grype_report(work / "grype.json", trivy_path.stat().st_size)
+    for name, path, flag, rules in (
+        ("Trivy", trivy_path, "--trivy-report", trivy_policy),
+        ("Grype", grype_path, "--grype-report", policy),
+    ):
+        size_mib = path.stat().st_size / 2**20
+        load = measure(
+            [PY, "-c", "import json,sys; json.load(open(sys.argv[1], 'rb'))", str(path)],
+            os.environ,
+            runs,
+        )
+        gate = measure(
+            [PY, "-m", "gate", "check", flag, str(path), "--policy", rules], os.environ, runs
+        )
+        ratio = median(gate) / median(load)
+        rss = median(gate, lambda s: s.max_rss_mib)
+        rows += [
+            Row(
+                f"{name} report ({size_mib:.0f} MiB): gate / json.load",
+                f"{median(gate):.2f} s / {median(load):.2f} s = {ratio:.2f}",
+                "≤ 1.0",
+                ratio <= 1.0,
+            ),
+            Row(
+                f"{name} report: gate peak RSS / file size",
+                f"{rss:.0f} MiB / {size_mib:.0f} MiB = {rss / size_mib:.2f} (json.load: {median(load, lambda s: s.max_rss_mib):.0f} MiB)",
+                "≤ 1.5",
+                rss / size_mib <= 1.5,
+            ),
+        ]
+    return rows
+
+
+def cold_start(runs: int) -> list[Row]:
+    env = dict(os.environ)
+    bare = measure([PY, "-c", "pass"], env, runs)
+    version = measure([PY, "-m", "gate", "--version"], env, runs)
+    validate = measure(
+        [PY, "-m", "gate", "policy", "validate", str(REPO / "policies" / "default.yaml")], env, runs
+    )
+    v, p = median(version) / median(bare), median(validate) / median(bare)
+    return [
+        Row(
+            "`gate --version` / `python -c pass`",
+            f"{median(version) * 1000:.0f} ms / {median(bare) * 1000:.0f} ms = {v:.1f}",
+            "≤ 2",
+            v <= 2,
+        ),
+        Row(
+            "`gate policy validate` / `python -c pass`",
+            f"{median(validate) * 1000:.0f} ms / {median(bare) * 1000:.0f} ms = {p:.1f}",
+            "≤ 4",
+            p <= 4,
+        ),
+    ]
+
+
+def _stub_images(work: Path, registry: RunningRegistry, count: int) -> list[tuple[str, str]]:
+    images = []
+    for i in range(count):
+        built = build_image([layer({"app/id": f"image {i}".encode()})])
+        digest = push(registry.host, f"bench/img{i}", built, "v1")
+        images.append((f"{registry.host}/bench/img{i}:v1", digest))
+    return images
+
+
+def _stub_env(work: Path, name: str, stubs: dict[str, Stub]) -> dict[str, str]:
+    bin_dir = StubBin(work / name)
+    for tool, stub in stubs.items():
+        bin_dir.install(tool, stub)
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(bin_dir.path), env["PATH"]])
+    return env
+
+
+def _trivy_doc(reference: str, digest: str) -> str:
+    repository = reference.rsplit(":", 1)[0]
+    return json.dumps(
+        {
+            "SchemaVersion": 2,
+            "ArtifactName": reference,
+            "Results": [],
+            "Metadata": {"RepoDigests": [f"{repository}@{digest}"]},
+        }
+    )
+
+
+def two_scanners(
+    work: Path, registry: RunningRegistry, runs: int, seconds: float = 1.0
+) -> list[Row]:
+    ((reference, digest),) = _stub_images(work, registry, 1)
+    repository = reference.rsplit(":", 1)[0]
+    grype = json.dumps(
+        grype_report(
+            [], user_input=f"{repository}@{digest}", repo_digests=(f"{repository}@{digest}",)
+        )
+    )
+    trivy = Stub(report=_trivy_doc(reference, digest), sleep=seconds)
+    one = _stub_env(work, "one", {"trivy": trivy})
+    both = _stub_env(work, "both", {"trivy": trivy, "grype": Stub(report=grype, sleep=seconds)})
+    single = measure(
+        [
+            PY,
+            "-m",
+            "gate",
+            "check",
+            reference,
+            "--policy",
+            policy_file(work, "vulnerabilities: {}\n"),
+        ],
+        one,
+        runs,
+    )
+    pair = measure(
+        [
+            PY,
+            "-m",
+            "gate",
+            "check",
+            reference,
+            "--policy",
+            policy_file(work, "vulnerabilities:\n  scanners: [trivy, grype]\n"),
+        ],
+        both,
+        runs,
+    )
+    ratio = median(pair) / median(single)
+    return [
+        Row(
+            f"Trivy + Grype stubs ({seconds:.0f} s each) / one stub",
+            f"{median(pair):.2f} s / {median(single):.2f} s = {ratio:.2f}",
+            "≤ 1.1",
+            ratio <= 1.1,
+        )
+    ]
+
+
+def many_images(
+    work: Path, registry: RunningRegistry, runs: int, seconds: float = 0.5
+) -> list[Row]:
+    images = _stub_images(work, registry, 8)
+    # One stub serves every image: it writes a report naming whichever digest it was given.
+    script = work / "trivy-any"
+    script.mkdir(exist_ok=True)
+    stub = script / "trivy"
+    stub.write_text(
+        f"#!{PY}\nimport json, sys, time\nargs = sys.argv[1:]\nout = args[args.index('--output') + 1]\n"
+        f"ref = args[-1]\ntime.sleep({seconds})\n"
+        "json.dump({'SchemaVersion': 2, 'ArtifactName': ref, 'Results': [],"
+        " 'Metadata': {'RepoDigests': [ref]}}, open(out, 'w'))\n"
+    )
+    stub.chmod(0o755)
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(script), env["PATH"]])
+    policy = policy_file(work, "vulnerabilities: {}\n")
+    refs = [ref for ref, _ in images]
+    rows = []
+    base = median(measure([PY, "-m", "gate", "check", refs[0], "--policy", policy], env, runs))
+    for parallel in (1, 2, 4):
+        took = median(
+            measure(
+                [PY, "-m", "gate", "check", *refs, "--policy", policy, "--parallel", str(parallel)],
+                env,
+                runs,
+            )
+        )
+        expected = 8 / parallel * seconds
+        rows.append(
+            Row(
+                f"8 images, --parallel {parallel} (scan {seconds} s each)",
+                f"{took:.2f} s (1 image: {base:.2f} s; 8 ÷ {parallel} × {seconds} s = {expected:.1f} s)",
+                "≈ images ÷ parallelism × scan",
+                took <= expected + base + 0.5,
+            )
+        )
+    return rows
+
+
+# --------------------------------------------------------------------------- report
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown",
+    )
+    mem = next(
+        (
+            int(line.split()[1]) // 1024**2
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        ),
+        0,
+    )
+    trivy = subprocess.run(
+        [str(Path(PY).parent / "trivy"), "--version"], capture_output=True, text=True, check=False
+    ).stdout.split("\n")[0]
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {mem} GiB memory, Python {platform.python_version()}, "
+        f"{trivy or 'trivy not found'}, PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.run")
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="3 runs each")
+    parser.add_argument("--output", type=Path, default=REPO / "docs" / "PERFORMANCE.md")
+    args = parser.parse_args(argv)
+    runs = 3 if args.quick else args.runs
+    # An installed package has its bytecode compiled (pip does it at install time); an
+    # editable checkout may not, so compile first and measure what users run.
+    subprocess.run([PY, "-m", "compileall", "-q", str(REPO / "gate")], check=True)
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="container-gate-bench-") as tmp:
+        work = Path(tmp)
+        with RunningRegistry(work / "registry") as registry:
+            figures: list[tuple[str, Callable[[], list[Row]]]] = [
+                ("gate overhead", lambda: gate_overhead(work, registry, runs)),
+                ("big reports", lambda: big_reports(work, runs)),
+                ("cold start", lambda: cold_start(runs)),
+                ("two scanners", lambda: two_scanners(work, registry, runs)),
+                ("many images", lambda: many_images(work, registry, runs)),
+            ]
+            for name, figure in figures:
+                print(f"bench: {name} …", flush=True)
+                rows += figure()
+                for row in rows[-3:]:
+                    print("  " + row.markdown())
+    write_report(args.output, rows, runs)
+    print(f"bench: wrote {args.output}")
+    return 0 if all(r.met for r in rows) else 1
+
+
+def write_report(path: Path, rows: list[Row], runs: int) -> None:
+    text = path.read_text() if path.exists() else ""
+    marker = "<!-- bench:results -->"
+    table = "\n".join(
+        [
+            marker,
+            f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}; "
+            f"medians of {runs} runs after one warm-up.",
+            "",
+            "| figure | measured | target | |",
+            "|---|---|---|---|",
+            *(r.markdown() for r in rows),
+            marker,
+        ]
+    )
+    if text.count(marker) == 2:
+        start, end = text.index(marker), text.rindex(marker) + len(marker)
+        text = text[:start] + table + text[end:]
+    else:
+        text = "# Performance\n\n" + table + "\n"
+    path.write_text(text)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
