@@ -7,6 +7,7 @@ commands that use them, so ``--version`` and ``--help`` start as fast as Python 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import traceback
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from gate import __version__
 from gate.errors import EXIT_ERROR, GateError, PolicyError, UsageError
+from gate.gcpause import gc_paused
 
 DEFAULT_SCANNER_TIMEOUT = 600.0
 
@@ -131,6 +133,22 @@ def _policy_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The process entry point (``python -m gate``, ``container-gate``): the exit code.
+
+    The command runs with the cyclic garbage collector paused (``gate.gcpause``): the
+    imports, and a big report's 50,000 findings built while reading, merging and judging,
+    would otherwise be rescanned by every collection between those steps. When it is done
+    the collector is frozen, because the process exits next and its final collection
+    would walk every live object once more (~15 ms here) to find nothing.
+    """
+    try:
+        with gc_paused():
+            return _main(argv)
+    finally:
+        gc.freeze()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -193,6 +193,12 @@ class _Gatherer:
             raise UsageError(
                 f"no IMAGE given, so {missing} cannot run; pass IMAGE or --{missing}-report"
             )
+        if running:
+            from gate.scanners._stream import backend_name
+
+            # Load the report parser while the scanners run, off the critical path: the
+            # gate waits for them anyway. A failure here is the parser's to report later.
+            pool.submit(backend_name)
 
         def collect() -> tuple[ScanReport, ...] | Unavailable:
             reports: list[ScanReport] = []

@@ -14,11 +14,25 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.support.registry import RegistryUnavailable, RunningRegistry
 from tests.support.trivydb import build_trivy_cache
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Property-based tests: a modest example count by default (``ci``), thousands for a long
+# hunt with ``HYPOTHESIS_PROFILE=long``. Tests take their count from the profile.
+settings.register_profile(
+    "ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "long",
+    max_examples=10_000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 #: Offline settings every Trivy run in the tests needs; each flag has a TRIVY_* variable.
 TRIVY_OFFLINE = {

@@ -2,6 +2,7 @@
 
 And garbage never passes: whatever parses must still have a ``matches`` array and come
 from Grype, and every finding in it names a vulnerability, a package and a version.
+Examples per property come from the Hypothesis profile (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -12,15 +13,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from gate.errors import ScannerError
 from gate.model import ScanReport
 from gate.scanners.grype import parse_report
 from tests.support.grype import grype_match, grype_report
-
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 scalars = (
     st.none()
@@ -92,7 +91,6 @@ def _assert_sound(result: ScanReport | ScannerError) -> None:
         assert vuln.id and vuln.package and isinstance(vuln.installed, str)
 
 
-@SETTINGS
 @given(json_values)
 def test_any_json_value_gives_a_report_or_a_scanner_error(document: Any) -> None:
     _assert_sound(_parse(document))
@@ -118,7 +116,6 @@ BASE = grype_report(
 BASE_PATHS = [p for p in _paths(BASE) if p]
 
 
-@SETTINGS
 @given(st.sampled_from(BASE_PATHS), json_values)
 def test_any_field_of_a_real_report_replaced_by_any_json_is_handled(
     path: tuple[Any, ...], replacement: Any
@@ -131,7 +128,6 @@ def test_any_field_of_a_real_report_replaced_by_any_json_is_handled(
     _assert_sound(_parse(document))
 
 
-@SETTINGS
 @given(st.integers(min_value=0, max_value=len(json.dumps(BASE)) - 1))
 def test_any_truncation_of_a_real_report_is_refused(cut: int) -> None:
     text = json.dumps(BASE)[:cut]

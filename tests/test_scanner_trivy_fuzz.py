@@ -4,32 +4,25 @@ And garbage never becomes a report: bytes that are not one JSON object, a docume
 without ``SchemaVersion`` 2, or a truncated report are refused; whatever is accepted holds
 exactly as many findings as the file lists (none dropped on the way).
 
-Examples per property: ``GATE_FUZZ_EXAMPLES`` (default 100, modest for CI); set it to
-thousands for a long run.
+Examples per property come from the Hypothesis profile (tests/conftest.py): modest by
+default, thousands with ``HYPOTHESIS_PROFILE=long``.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from gate.errors import ScannerError
 from gate.model import ScanReport
 from gate.scanners.trivy import parse_report
 from tests.test_scanner_trivy import AWS_SECRET, report, vuln
-
-SETTINGS = settings(
-    max_examples=int(os.environ.get("GATE_FUZZ_EXAMPLES", "100")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
 
 KEYS = [
     "SchemaVersion",
@@ -104,7 +97,6 @@ def is_json_object(data: bytes) -> bool:
         return False
 
 
-@SETTINGS
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes_never_become_a_report_unless_they_are_one(data: bytes) -> None:
     outcome = parse_bytes(data)
@@ -113,7 +105,6 @@ def test_arbitrary_bytes_never_become_a_report_unless_they_are_one(data: bytes) 
         assert json.loads(data).get("SchemaVersion") == 2
 
 
-@SETTINGS
 @given(json_values)
 def test_arbitrary_json_gives_a_report_or_a_scanner_error(value: Any) -> None:
     outcome = parse_bytes(json.dumps(value).encode())
@@ -139,7 +130,6 @@ BASE = report([vuln(), vuln("CVE-2026-0002", "zlib1g", fixed=None)], [AWS_SECRET
 BASE_PATHS = _paths(BASE)[1:]
 
 
-@SETTINGS
 @given(st.sampled_from(BASE_PATHS), json_values | st.just("<delete>"))
 def test_a_real_report_with_one_part_replaced_never_loses_findings(
     path: tuple[Any, ...], replacement: Any
@@ -159,7 +149,6 @@ def test_a_real_report_with_one_part_replaced_never_loses_findings(
         assert all(v.id and v.package for v in outcome.vulnerabilities)
 
 
-@SETTINGS
 @given(st.data())
 def test_a_real_report_cut_or_corrupted_anywhere_is_refused(data: st.DataObject) -> None:
     raw = json.dumps(BASE, indent=2).encode()

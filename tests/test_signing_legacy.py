@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from gate.model import SignatureFacts, Subject
@@ -473,7 +473,6 @@ _garbage = st.one_of(
 )
 
 
-@settings(max_examples=80, deadline=None)
 @given(
     part=st.sampled_from([*ANNOTATIONS, "payload"]),
     garbage=_garbage,

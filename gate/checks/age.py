@@ -78,7 +78,8 @@ class AgeCheck:
             return self._fail(
                 evidence, "created-in-future", f"created {config.created} is in the future"
             )
-        if age >= timedelta(days=limit):
+        # A limit beyond timedelta's range (valid in the schema) is one no image can reach.
+        if age >= timedelta(days=min(limit, timedelta.max.days)):
             message = f"built {age.days} days ago ({created.date()}); limit {limit} days"
             if created == _EPOCH:
                 message += " (created is the Unix epoch: a reproducible build with no real time)"

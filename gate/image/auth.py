@@ -71,7 +71,7 @@ def _from_docker_config(path: Path, registry: str) -> Credentials | None:
         raise UsageError(f"cannot read {path}: {error.strerror}") from None
     try:
         doc = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise UsageError(f"{path} is not valid JSON") from None
     auths = doc.get("auths") if isinstance(doc, dict) else None
     if not isinstance(auths, dict):

@@ -124,7 +124,7 @@ def parse_manifest(doc: Mapping[str, Any], *, what: str, error: type[GateError])
 def parse_config(body: bytes, *, what: str, error: type[GateError]) -> dict[str, Any]:
     try:
         doc = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         doc = None
     if not isinstance(doc, dict):
         raise error(f"{what}: the image config is not a JSON object")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import email.utils
 import ipaddress
 import json
+import os
 import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from gate import __version__
-from gate.errors import RegistryError
+from gate.errors import RegistryError, UsageError
 from gate.image import mediatypes
 from gate.image.auth import Challenge, Credentials, load_credentials, parse_challenge, token_from
 from gate.image.digests import VerifyingReader, compute, is_digest, verify
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
     import requests
 
 _MAX_REFERRER_PAGES = 50
+DEFAULT_TIMEOUT = 30.0
+TIMEOUT_VARIABLE = "CONTAINER_GATE_REGISTRY_TIMEOUT"
+"""Seconds each registry request may take (connect, and each read); default 30."""
 _LOOPBACK_NAMES = frozenset({"localhost"})
 
 
@@ -110,7 +114,7 @@ def _error_codes(response: requests.Response) -> str:
         head = b""
     try:
         doc = json.loads(head)
-    except ValueError:
+    except (ValueError, RecursionError):
         doc = None
     errors = doc.get("errors") if isinstance(doc, dict) else None
     if isinstance(errors, list):
@@ -136,7 +140,7 @@ class RegistryClient:
         *,
         insecure: bool = False,
         credentials: Credentials | None = None,
-        timeout: float = 30.0,
+        timeout: float = DEFAULT_TIMEOUT,
         retries: int = 3,
         backoff: float = 0.5,
         max_delay: float = 10.0,
@@ -199,6 +203,12 @@ class RegistryClient:
                     ) from None
                 self._sleep(attempt, None)
                 continue
+            except (requests.RequestException, ValueError) as error:
+                # Not retried: a redirect loop, or a redirect to a URL that cannot be followed.
+                raise RegistryError(
+                    f"request to {target} failed: {type(error).__name__}",
+                    detail=self._scrub(str(error)[:500]),
+                ) from None
             if response.status_code == 429 or response.status_code >= 500:
                 if last:
                     detail = self._scrub(_error_codes(response))
@@ -306,7 +316,7 @@ class RegistryClient:
         body = self._read(response, MAX_MANIFEST_BYTES, f"token response from {parts.netloc}")
         try:
             token = token_from(json.loads(body))
-        except ValueError:
+        except (ValueError, RecursionError):
             token = None
         if token is None:
             raise RegistryError(f"token service {parts.netloc} sent no token for {what}")
@@ -394,7 +404,7 @@ class RegistryClient:
             )
         try:
             document = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deep
             document = None
         if not isinstance(document, dict):
             raise RegistryError(f"the manifest for {what} is not a JSON object")
@@ -495,7 +505,7 @@ class RegistryClient:
             body = self._read(response, MAX_MANIFEST_BYTES, what)
             try:
                 doc = json.loads(body)
-            except ValueError:
+            except (ValueError, RecursionError):
                 doc = None
             manifests = doc.get("manifests") if isinstance(doc, dict) else None
             if not isinstance(manifests, list) or not all(isinstance(m, dict) for m in manifests):
@@ -542,17 +552,34 @@ def _connection_reason(error: Exception, plain_http: bool) -> str:
     return type(error).__name__
 
 
+def registry_timeout(environ: Mapping[str, str] | None = None) -> float:
+    """The per-request timeout: ``CONTAINER_GATE_REGISTRY_TIMEOUT`` seconds, else 30."""
+    text = (os.environ if environ is None else environ).get(TIMEOUT_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise UsageError(f"{TIMEOUT_VARIABLE}={text!r}: expected a positive number of seconds")
+    return seconds
+
+
 def connect(
     registry: str,
     *,
     insecure_hosts: Collection[str] = (),
-    timeout: float = 30.0,
+    timeout: float | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> RegistryClient:
-    """A client for *registry* with its credentials loaded and HTTP/HTTPS decided."""
+    """A client for *registry* with its credentials loaded and HTTP/HTTPS decided.
+
+    ``timeout`` defaults to :func:`registry_timeout` (the environment, else 30 s).
+    """
     return RegistryClient(
         registry,
         insecure=uses_plain_http(registry, insecure_hosts),
         credentials=load_credentials(registry, environ=environ),
-        timeout=timeout,
+        timeout=registry_timeout(environ) if timeout is None else timeout,
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import cache
 from typing import Any
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
@@ -79,6 +80,9 @@ def conforms(value: Any, schema: dict[str, Any]) -> bool:
         elif keyword == "minLength":
             if isinstance(value, str) and len(value) < rule:
                 return False
+        elif keyword == "pattern":  # searched, not anchored, as jsonschema does
+            if isinstance(value, str) and not _pattern(rule).search(value):
+                return False
         elif keyword == "minimum":
             if _is_number(value) and value < rule:
                 return False
@@ -115,6 +119,11 @@ def _object_conforms(value: dict[str, Any], schema: dict[str, Any]) -> bool:
         elif schema.get("additionalProperties", True) is not True:
             raise ValueError("conforms() knows additionalProperties only as true or false")
     return True
+
+
+@cache
+def _pattern(rule: str) -> re.Pattern[str]:
+    return re.compile(rule)
 
 
 def _is_number(value: Any) -> bool:

@@ -1,15 +1,24 @@
 """Load a policy file: YAML → JSON Schema → frozen ``Policy``, or ``PolicyError``.
 
 Every problem is reported as ``FILE:LINE:COL: where: what is wrong; what is allowed``,
-one line per problem, sorted by position, so a user fixes them all in one pass. Checks
-the schema cannot express (regexes compile, key files exist) run after it, with the
-same positions.
+one line per problem, sorted by position, so a user fixes them all in one pass (at most
+``MAX_PROBLEMS`` lines; a last line says how many more there are). Checks the schema
+cannot express (regexes compile, key files exist, numbers are finite) run after it, with
+the same positions; they report the first problem only.
+
+Positions come from the YAML nodes (``yaml_source``): a jsonschema error's instance path
+is looked up in the source map. Unknown keys point at the key, every other problem at
+the value, and a missing key at the mapping that lacks it.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
 import re
+import stat
+from dataclasses import replace
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -31,16 +40,27 @@ from gate.policy.model import (
     VulnerabilityPolicy,
     VulnException,
 )
-from gate.policy.yaml_source import Mark, Path_, SourceMap, YamlProblem, read_yaml
+from gate.policy.yaml_source import (
+    MAX_POLICY_BYTES,
+    Mark,
+    Path_,
+    SourceMap,
+    YamlProblem,
+    read_yaml,
+)
 
 # Package data sits beside this module (setuptools package-data); reading it by path avoids
 # importing importlib.resources on the cold-start path.
 _HERE = Path(__file__).resolve().parent
 DEFAULT_LOCATIONS = (Path(".github") / "container-gate.yml", Path("container-gate.yml"))
 BUILTIN_NAME = "built-in policies/default.yaml"
+SECTIONS = ("vulnerabilities", "secrets", "image", "base_image", "signature")
+MAX_PROBLEMS = 20
+"""Schema problems listed at most; a policy full of errors should not flood the log."""
 
 
 def schema_text() -> str:
+    """The shipped JSON Schema (draft 2020-12), as ``gate policy schema`` prints it."""
     return (_HERE / "schema.json").read_text(encoding="utf-8")
 
 
@@ -51,43 +71,73 @@ def _schema() -> dict[str, Any]:
 
 
 def find_policy(cwd: Path) -> Path | None:
-    """The policy in its default location: .github/container-gate.yml, then container-gate.yml."""
+    """The policy in its default location: .github/container-gate.yml, then container-gate.yml.
+
+    Anything at a default location counts, even a directory or a dangling symlink: loading
+    it then fails with a clear error, where skipping it would silently swap the
+    repository's policy for the built-in one.
+    """
     for candidate in DEFAULT_LOCATIONS:
-        if (cwd / candidate).is_file():
+        if os.path.lexists(cwd / candidate):
             return cwd / candidate
     return None
 
 
 def load_policy(path: Path) -> Policy:
+    """Load the policy at ``path``; relative key and trust-root paths resolve beside it.
+
+    Raises ``PolicyError`` (``FILE:LINE:COL: …``) for any file that cannot be read or is
+    not a valid policy; nothing else escapes.
+    """
+    source = str(path)
+    return parse_policy(_read(path, source), source=source, base_dir=path.parent)
+
+
+def _read(path: Path, source: str) -> bytes:
+    """The file's bytes, never more than the cap: a 10 MB file or /dev/zero is not read."""
+    too_big = f"at most {MAX_POLICY_BYTES} are allowed"
     try:
-        data = path.read_bytes()
+        with path.open("rb") as file:
+            info = os.fstat(file.fileno())
+            if stat.S_ISREG(info.st_mode) and info.st_size > MAX_POLICY_BYTES:
+                raise PolicyError(f"{source}:1:1: the policy is {info.st_size} bytes; {too_big}")
+            data = file.read(MAX_POLICY_BYTES + 1)
     except OSError as error:
-        raise PolicyError(f"{path}: cannot read the policy: {error.strerror}") from None
-    return parse_policy(data, source=str(path), base_dir=path.parent)
+        raise PolicyError(f"{source}: cannot read the policy: {error.strerror}") from None
+    if len(data) > MAX_POLICY_BYTES:  # a pipe or a device: no size to check up front
+        raise PolicyError(
+            f"{source}:1:1: the policy is more than {MAX_POLICY_BYTES} bytes; {too_big}"
+        )
+    return data
 
 
 def load_default_policy() -> Policy:
+    """The built-in policy (``policies/default.yaml``), marked ``builtin=True``."""
     data = (_HERE / "default.yaml").read_bytes()
-    policy = parse_policy(data, source=BUILTIN_NAME, base_dir=Path.cwd())
-    return Policy(**{**policy.__dict__, "builtin": True})
+    policy = parse_policy(data, source=BUILTIN_NAME, base_dir=_HERE)
+    return replace(policy, builtin=True)
 
 
 def parse_policy(data: bytes, *, source: str, base_dir: Path) -> Policy:
+    """Validate policy bytes and build the ``Policy``; ``source`` names it in messages.
+
+    ``base_dir`` is where relative ``key`` and ``trusted_root`` paths are resolved.
+    """
     try:
         document, where = read_yaml(data)
     except YamlProblem as problem:
-        raise PolicyError(
-            f"{source}:{problem.mark.line}:{problem.mark.col}: {problem.message}"
-        ) from None
+        raise _error(source, problem) from None
     problems = _schema_problems(document, where)
     if problems:
         raise PolicyError("\n".join(f"{source}:{m.line}:{m.col}: {text}" for m, text in problems))
     try:
         return _build(document, where, source, base_dir)
     except YamlProblem as problem:
-        raise PolicyError(
-            f"{source}:{problem.mark.line}:{problem.mark.col}: {problem.message}"
-        ) from None
+        raise _error(source, problem) from None
+
+
+def _error(source: str, problem: YamlProblem) -> PolicyError:
+    return PolicyError(f"{source}:{problem.mark.line}:{problem.mark.col}: {problem.message}")
 
 
 # --------------------------------------------------------------------------- schema errors
@@ -106,62 +156,124 @@ def _type_name(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
+def _shown(value: Any) -> str:
+    """A value as the user wrote it in YAML: 'text', true, null, 3; never Python's True."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, list | dict):
+        return _type_name(value)
+    return repr(value)
+
+
 def _allowed_keys(schema: dict[str, Any]) -> str:
     return ", ".join(schema.get("properties", {})) or "none"
 
 
-def _describe(error: Any, where: SourceMap) -> tuple[Mark, str]:
-    """Turn one jsonschema error into a position and a sentence with what is allowed."""
+def _did_you_mean(key: str, allowed: list[str]) -> str:
+    from difflib import get_close_matches  # error path only
+
+    close = get_close_matches(key, allowed, n=1, cutoff=0.7)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _type_hint(expected: Any, value: Any, path: Path_) -> str:
+    """What YAML did to the value, when that is the likely cause of the type error."""
+    wants = set(expected) if isinstance(expected, list) else {expected}
+    if "string" in wants and isinstance(value, bool):
+        return " (quote it: YAML reads yes/no/on/off/true/false as booleans)"
+    if "string" in wants and isinstance(value, int | float):
+        return " (quote it to make it a string)"
+    if "object" in wants and value is None and len(path) == 1:
+        return f"; write `{path[0]}: {{}}` to use its defaults"
+    return ""
+
+
+def _describe(error: Any, where: SourceMap, document: dict[str, Any]) -> list[tuple[Mark, str]]:
+    """Turn one jsonschema error into positions and sentences that say what is allowed."""
     path: Path_ = tuple(error.absolute_path)
     at = _dotted(path)
     kind, value, schema = error.validator, error.instance, error.schema
     if kind == "additionalProperties":
-        extra = sorted(set(value) - set(schema.get("properties", {})))
-        key = extra[0] if extra else "?"
-        return where.key((*path, key)), (
-            f"{at if path else 'top level'}: unknown key {key!r}; "
-            f"allowed keys: {_allowed_keys(schema)}"
-        )
+        allowed = list(schema.get("properties", {}))
+        return [
+            (
+                where.key((*path, key)),
+                f"{at if path else 'top level'}: unknown key {key!r}"
+                f"{_did_you_mean(key, allowed)}; allowed keys: {_allowed_keys(schema)}",
+            )
+            for key in value
+            if key not in allowed
+        ]
     if kind == "required":
         missing = error.validator_value
         absent = [k for k in missing if k not in value] if isinstance(value, dict) else missing
-        return where.value(path), (
-            f"{at}: missing required key {absent[0]!r}; required: {', '.join(missing)}"
-        )
-    if kind in ("enum", "const"):
-        options = error.validator_value if kind == "enum" else [error.validator_value]
-        shown = ", ".join(str(o) for o in options)
-        return where.value(path), f"{at}: {value!r} is not allowed; must be one of {shown}"
+        return [
+            (
+                where.value(path),
+                f"{at}: missing required key {absent[0]!r}; required: {', '.join(missing)}",
+            )
+        ]
+    if kind == "enum":
+        shown = ", ".join(str(o) for o in error.validator_value)
+        return [
+            (where.value(path), f"{at}: {_shown(value)} is not allowed; must be one of {shown}")
+        ]
+    if kind == "const":
+        wanted = _shown(error.validator_value)
+        return [(where.value(path), f"{at}: {_shown(value)} is not allowed; must be {wanted}")]
     if kind == "type":
-        return where.value(
-            path
-        ), f"{at}: expected {_type_name_for(error.validator_value)}, got {_type_name(value)}"
+        expected = error.validator_value
+        return [
+            (
+                where.value(path),
+                f"{at}: expected {_type_name_for(expected)}, got {_type_name(value)}"
+                f"{_type_hint(expected, value, path)}",
+            )
+        ]
     if kind == "format":
-        return where.value(path), f"{at}: {value!r} is not a valid date; write YYYY-MM-DD"
+        return [(where.value(path), f"{at}: {value!r} is not a valid date; write YYYY-MM-DD")]
     if kind in ("minLength", "minItems"):
-        return where.value(path), f"{at}: must not be empty"
+        return [(where.value(path), f"{at}: must not be empty")]
+    if kind == "pattern":  # only reason's \S; an empty reason is reported by minLength
+        return [(where.value(path), f"{at}: must not be blank")] if value else []
     if kind in ("minimum", "exclusiveMinimum"):
         bound = "at least" if kind == "minimum" else "greater than"
-        return where.value(
-            path
-        ), f"{at}: {value!r} is too small; must be {bound} {error.validator_value}"
+        return [
+            (
+                where.value(path),
+                f"{at}: {_shown(value)} is too small; must be {bound} {error.validator_value}",
+            )
+        ]
     if kind == "uniqueItems":
-        return where.value(path), f"{at}: items must not repeat"
+        return [(where.value(path), f"{at}: items must not repeat")]
     if kind == "anyOf" and not path:
-        return where.value(path), (
-            "the policy checks nothing; add at least one of vulnerabilities, secrets, image, "
-            "base_image, signature"
-        )
+        return [_checks_nothing(document, where)]
     if kind == "oneOf" and path and path[-2:-1] == ("authorities",):
-        return where.value(path), f"{at}: an authority needs exactly one of key or keyless"
+        return [(where.value(path), f"{at}: an authority needs exactly one of key or keyless")]
     if kind == "oneOf" and path and path[-1] == "keyless":
-        return where.value(path), (
-            f"{at}: needs exactly one of issuer or issuer_regex, and exactly one of subject or "
-            "subject_regex"
-        )
+        return [
+            (
+                where.value(path),
+                f"{at}: needs exactly one of issuer or issuer_regex, and exactly one of "
+                "subject or subject_regex",
+            )
+        ]
     if kind == "oneOf" and path and path[-1] == "dockerfile":
-        return where.value(path), f"{at}: expected a path or a non-empty list of paths"
-    return where.value(path), f"{at}: {error.message}"
+        return [(where.value(path), f"{at}: expected a path or a non-empty list of paths")]
+    return [(where.value(path), f"{at}: {error.message}")]
+
+
+def _checks_nothing(document: dict[str, Any], where: SourceMap) -> tuple[Mark, str]:
+    """The schema's top-level ``anyOf``: no section, or every section present switched off."""
+    present = [name for name in SECTIONS if name in document]
+    if not present:
+        return Mark(1, 1), ("the policy checks nothing; add at least one of " + ", ".join(SECTIONS))
+    return where.key((present[0],)), (
+        f"the policy checks nothing: {', '.join(present)} "
+        f"{'switches' if len(present) == 1 else 'switch'} every check off; enable one, "
+        "e.g. image.non_root: true, image.tag: immutable, secrets.fail: true, or add "
+        "vulnerabilities"
+    )
 
 
 def _type_name_for(expected: Any) -> str:
@@ -183,16 +295,28 @@ def _schema_problems(document: Any, where: SourceMap) -> list[tuple[Mark, str]]:
         return [(Mark(1, 1), f"the policy must be a mapping of sections, got {kind}")]
     if conforms(document, _schema()):
         return []
-    from jsonschema import Draft202012Validator
+    from jsonschema.validators import Draft202012Validator
 
     validator = Draft202012Validator(_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
+    errors = list(validator.iter_errors(document))
+    if len(errors) > 1:
+        # "Checks nothing" is often just a symptom (``non_root: yes please`` is both a type
+        # error and no check enabled): report it only once everything else is fixed.
+        errors = [e for e in errors if not (e.validator == "anyOf" and not e.absolute_path)]
     found: dict[tuple[int, int, str], tuple[Mark, str]] = {}
-    for error in validator.iter_errors(document):
-        mark, text = _describe(error, where)
-        found.setdefault((mark.line, mark.col, text), (mark, text))
+    for error in errors:
+        for mark, text in _describe(error, where, document):
+            found.setdefault((mark.line, mark.col, text), (mark, text))
     if not found:  # the two validators disagree: refuse rather than accept (fail closed)
         return [(Mark(1, 1), "the policy does not conform to its schema (see: gate policy schema)")]
-    return [found[k] for k in sorted(found)]
+    ordered = [found[k] for k in sorted(found)]
+    if len(ordered) > MAX_PROBLEMS:
+        more = ordered[MAX_PROBLEMS]
+        ordered = [
+            *ordered[:MAX_PROBLEMS],
+            (more[0], f"… and {len(found) - MAX_PROBLEMS} more problems"),
+        ]
+    return ordered
 
 
 # --------------------------------------------------------------------------- building
@@ -242,13 +366,26 @@ def _vulnerabilities(doc: dict[str, Any], where: SourceMap) -> VulnerabilityPoli
     )
 
 
-def _image(doc: dict[str, Any]) -> ImagePolicy:
+def _finite(value: float | None, where: SourceMap, path: Path_) -> float | None:
+    """JSON has no NaN or infinity, but YAML does (``.nan``, ``.inf``).
+
+    ``size > nan`` is always false, so a NaN limit would pass every image: refuse it.
+    """
+    if value is not None and not math.isfinite(value):
+        raise YamlProblem(
+            where.value(path), f"{_dotted(path)}: {value} is not allowed; write a finite number"
+        )
+    return value
+
+
+def _image(doc: dict[str, Any], where: SourceMap) -> ImagePolicy:
+    max_age = doc.get("max_age_days")
     return ImagePolicy(
         non_root=doc.get("non_root", False),
         tag=doc.get("tag", "any"),
         mutable_tags=tuple(doc.get("mutable_tags", DEFAULT_MUTABLE_TAGS)),
-        max_age_days=doc.get("max_age_days"),
-        max_size_mb=doc.get("max_size_mb"),
+        max_age_days=None if max_age is None else int(max_age),  # the schema allows 90.0
+        max_size_mb=_finite(doc.get("max_size_mb"), where, ("image", "max_size_mb")),
     )
 
 
@@ -306,11 +443,11 @@ def _build(doc: dict[str, Any], where: SourceMap, source: str, base_dir: Path) -
     base, signature = doc.get("base_image"), doc.get("signature")
     return Policy(
         source=source,
-        version=doc["version"],
+        version=int(doc["version"]),
         mode=doc.get("mode", "enforce"),
         vulnerabilities=None if vulns is None else _vulnerabilities(vulns, where),
         secrets=None if secrets is None else SecretsPolicy(fail=secrets.get("fail", True)),
-        image=None if image is None else _image(image),
+        image=None if image is None else _image(image, where),
         base_image=None if base is None else _base_image(base),
         signature=None if signature is None else _signature(signature, where, base_dir),
     )

@@ -12,7 +12,7 @@ report, parsing into the gate's model took 0.85-0.9 s and peaked at 65 MiB RSS, 
 Two measured choices keep it there: ijson is driven through its file-reading generator
 (its coroutine API passes every event between C stages as a Python tuple, ~2× the
 instructions), and the cyclic garbage collector is paused while reading (see
-``_gc_paused``).
+``gate.gcpause``).
 
 How: the document is built by one ijson ``items`` pipeline whose root object the reader
 holds from the first byte (ijson's builder places every container into its parent when
@@ -29,15 +29,14 @@ may already have seen elements; callers therefore build nothing final until
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import itertools
-import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any, Union
 
 from gate.errors import ScannerError
+from gate.gcpause import gc_paused
+from gate.scanners._nesting import NestingGuard, TooDeep
 
 Parents = tuple[dict[str, Any], ...]
 """The objects enclosing a streamed element, root first."""
@@ -209,6 +208,7 @@ class _DrainingReader:
         self.walker = walker
         self.failure: BaseException | None = None
         self.started = False
+        self._guard = NestingGuard()
         self._handle = handle
         self._root = root
         self._tool = tool
@@ -219,52 +219,37 @@ class _DrainingReader:
             return b""
         try:
             self.walker.walk(self._root, self.walker.tree, (), False, "")
-            try:
-                chunk = self._handle.read(size)
-            except OSError as exc:
-                raise _unreadable(self._tool, self._path, exc) from None
+            chunk = self._read(size)
             if not self.started:
                 stripped = chunk.lstrip(b" \t\r\n")
                 if stripped and not stripped.startswith(b"{"):
                     raise ScannerError(f"{self._tool} report is not a JSON object: {self._path}")
                 self.started = bool(stripped)
+            self._guard.check(chunk)
             return chunk
+        except TooDeep as exc:
+            self.failure = ScannerError(
+                f"{self._tool} report is malformed: nested deeper than {exc.args[0]} levels"
+            )
+            return b""
         except Exception as exc:
             # End the input instead of raising through ijson: its pure-Python backend
             # would leave half-run coroutines behind that complain when collected.
             self.failure = exc
             return b""
 
-
-_gc_lock = threading.Lock()
-_gc_pausers = 0
-_gc_was_enabled = False
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a report is read (thread-safe, nestable).
-
-    A big report allocates hundreds of thousands of short-lived dicts while the list of
-    kept findings grows; each collection the allocations trigger rescans that list, which
-    made reading ~25% slower. Nothing built here forms a reference cycle (ijson builds
-    trees, the sinks build frozen dataclasses), so reference counting frees everything
-    and there is nothing for the collector to find. It is resumed by the last reader to
-    finish, and only if it was enabled before the first one started.
-    """
-    global _gc_pausers, _gc_was_enabled
-    with _gc_lock:
-        if _gc_pausers == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_pausers += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_pausers -= 1
-            if _gc_pausers == 0 and _gc_was_enabled:
-                gc.enable()
+    def _read(self, size: int) -> bytes:
+        """A chunk of the file, extended so that it never ends inside a ``\\X`` escape."""
+        try:
+            chunk = self._handle.read(size)
+            while chunk.endswith(b"\\"):
+                more = self._handle.read(1)
+                if not more:
+                    break
+                chunk += more
+        except OSError as exc:
+            raise _unreadable(self._tool, self._path, exc) from None
+        return chunk
 
 
 def stream_report(path: Path, *, tool: str, arrays: Mapping[str, Sink | None]) -> dict[str, Any]:
@@ -286,7 +271,7 @@ def stream_report(path: Path, *, tool: str, arrays: Mapping[str, Sink | None]) -
     when a named path holds the wrong type (e.g. ``"Results": {}``). Exceptions raised by
     a sink propagate unchanged.
     """
-    with _gc_paused():
+    with gc_paused():
         return _stream(path, tool, arrays)
 
 

@@ -35,7 +35,7 @@ import binascii
 import json
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -46,6 +46,10 @@ from gate.scanners._stream import Parents, stream_report
 
 NAME = "grype"
 _FOUND_BY = frozenset({NAME})
+_EMPTY: frozenset[str] = frozenset()
+_STR_OR_NONE = frozenset({str, type(None)})
+_DICT_OR_NONE = frozenset({dict, type(None)})
+_LIST_OR_NONE = frozenset({list, type(None)})
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
 _SCHEMES = {"registry": "registry:", "oci": "oci-dir:", "docker-archive": "docker-archive:"}
 
@@ -100,9 +104,13 @@ def source_for(target: ScanTarget) -> str:
 def parse_report(path: Path) -> ScanReport:
     """Read a Grype JSON report (``grype -o json``) into a ``ScanReport``, or raise."""
     found: list[Vulnerability] = []
+    severities: dict[object, Severity] = {}
+    shared: dict[str, str] = {}  # one copy of each repeated string (package, version, …)
 
     def sink(match: Any, _parents: Parents) -> None:
-        found.append(_vulnerability(match, len(found)))
+        found.append(
+            _match(match, severities, shared.setdefault) or _vulnerability(match, len(found))
+        )
 
     root = stream_report(path, tool=NAME, arrays={"matches": sink, "ignoredMatches": None})
     if not isinstance(root.get("matches"), list):
@@ -147,6 +155,111 @@ def _strings(obj: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
         if not isinstance(item, str):
             _fail(f"`{where}.{key}` holds a non-string")
     return tuple(items)
+
+
+def _match(
+    match: Any, severities: dict[object, Severity], intern: Callable[[str, str], str]
+) -> Vulnerability | None:
+    """The hot path for one ``matches[]`` entry (~50,000 per big report): well-typed only.
+
+    It reads exactly what ``_vulnerability`` reads, with type checks inlined and no
+    position strings built; anything it does not accept (a missing or mistyped field)
+    returns None, and ``_vulnerability`` then reads the entry again, either building the
+    same finding or raising with the precise position. Strings that repeat from match to
+    match (a package's name, version, purl and location, the fix state) are shared
+    through ``intern`` (``dict.setdefault``), which keeps a big report's findings well
+    under the size of the file.
+    """
+    if type(match) is not dict:
+        return None
+    vuln, art, related = (
+        match.get("vulnerability"),
+        match.get("artifact"),
+        match.get("relatedVulnerabilities"),
+    )
+    if type(vuln) is not dict or type(art) is not dict:
+        return None
+    vid, fix, urls, source = (
+        vuln.get("id"),
+        vuln.get("fix"),
+        vuln.get("urls"),
+        vuln.get("dataSource"),
+    )
+    name, version, purl, locations = (
+        art.get("name"),
+        art.get("version"),
+        art.get("purl"),
+        art.get("locations"),
+    )
+    if not (
+        type(vid) is str
+        and vid
+        and type(name) is str
+        and name
+        and type(version) is str
+        and type(source) in _STR_OR_NONE
+        and type(purl) in _STR_OR_NONE
+        and type(fix) in _DICT_OR_NONE
+        and type(urls) in _LIST_OR_NONE
+        and type(locations) in _LIST_OR_NONE
+        and type(related) in _LIST_OR_NONE
+    ):
+        return None
+    versions = state = None
+    if fix:
+        versions, state = fix.get("versions"), fix.get("state")
+        if type(versions) not in _LIST_OR_NONE or type(state) not in _STR_OR_NONE:
+            return None
+    aliases = _EMPTY
+    if related:
+        ids = []
+        for entry in related:
+            rid = entry.get("id") if type(entry) is dict else None
+            if type(rid) is not str:
+                return None
+            if rid and rid != vid:
+                ids.append(rid)
+        aliases = frozenset(ids)
+    if versions:
+        for item in versions:
+            if type(item) is not str:
+                return None
+        fixed = tuple(versions)
+    else:
+        fixed = ()
+    url = source
+    if not url and urls:
+        for item in urls:
+            if type(item) is not str:
+                return None
+        url = urls[0]
+    elif urls:
+        for item in urls:
+            if type(item) is not str:
+                return None
+    path = None
+    if locations and type(locations[0]) is dict:
+        path = locations[0].get("path")
+    severity = vuln.get("severity")
+    level = severities.get(severity) if type(severity) is str else None
+    if level is None:
+        level = Severity.parse(severity)
+        if type(severity) is str:
+            severities[severity] = level
+    return Vulnerability(
+        id=vid,
+        package=intern(name, name),
+        installed=intern(version, version),
+        severity=level,
+        fixed=fixed,
+        aliases=aliases,
+        title="",
+        status=intern(state, state) if state else "",
+        url=url or "",
+        purl=intern(purl, purl) if purl else "",
+        target=intern(path, path) if type(path) is str else "",
+        found_by=_FOUND_BY,
+    )
 
 
 def _vulnerability(match: Any, n: int) -> Vulnerability:

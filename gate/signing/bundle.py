@@ -41,7 +41,7 @@ def check_statement(payload_type: str, payload: bytes, digest: str) -> None:
         predicate_type = statement.get("predicateType")
         subjects = statement.get("subject") or []
         digests = [f"sha256:{s['digest']['sha256']}" for s in subjects if "sha256" in s["digest"]]
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         raise Refused("the DSSE payload is not an in-toto statement") from None
     if predicate_type != COSIGN_SIGN_PREDICATE:
         raise Refused(f"predicateType {predicate_type!r} is not {COSIGN_SIGN_PREDICATE!r}")
@@ -123,7 +123,7 @@ def verify_bundle(raw: bytes, authority: Verifier, ctx: Context) -> None:
         if not isinstance(material, dict):
             raise TypeError("verificationMaterial is not an object")
         keyless = "certificate" in material or "x509CertificateChain" in material
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise Refused("the bundle is not Sigstore bundle JSON") from None
     if isinstance(authority, KeylessAuthority):
         if not keyless:

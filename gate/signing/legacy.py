@@ -59,7 +59,7 @@ def check_payload(payload: bytes, digest: str) -> None:
         critical = document["critical"]
         kind = critical.get("type")
         claimed = critical.get("image", {}).get("docker-manifest-digest")
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         raise Refused("the payload is not a simple-signing JSON document") from None
     if kind != COSIGN_TYPE:
         raise Refused(f"the payload type is {kind!r}, not {COSIGN_TYPE!r}")

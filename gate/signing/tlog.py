@@ -77,7 +77,7 @@ def parse_legacy_bundle(text: str) -> RekorEntry:
         payload = document["Payload"]
         log_id_hex = payload["logID"]
         log_id = bytes.fromhex(log_id_hex) if isinstance(log_id_hex, str) else b""
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise Refused("the Rekor bundle annotation is not valid JSON of the cosign shape") from None
     if not log_id:
         raise Refused("the Rekor bundle's logID is not hex")
@@ -135,7 +135,7 @@ class HashedRekord:
 def _body(entry: RekorEntry) -> dict[str, Any]:
     try:
         body = json.loads(entry.body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise Refused("the tlog entry body is not JSON") from None
     if not isinstance(body, dict):
         raise Refused("the tlog entry body is not a JSON object")

@@ -171,7 +171,7 @@ def parse_trust_root(data: bytes, description: str, path: Path | None = None) ->
             authorities=_authorities(document.get("certificateAuthorities")),
             path=path,
         )
-    except (ValueError, AttributeError, TypeError, Refused) as exc:
+    except (ValueError, AttributeError, TypeError, RecursionError, Refused) as exc:
         raise SignatureError(f"trusted root {description} is invalid: {exc}") from None
 
 

@@ -96,6 +96,27 @@ class FakeRegistry:
 
         self.handle(path, next_reply, method=method)
 
+    def serve_image(
+        self,
+        repo: str,
+        tag: str,
+        manifest: bytes,
+        media_type: str,
+        blobs: Mapping[str, bytes],
+        *,
+        first: tuple[Reply, ...] = (),
+    ) -> None:
+        """Serve a whole image: its manifest by tag and by digest, and every blob.
+
+        ``first`` are replies the tag answers before the real manifest (``Reply(500)``,
+        a 429 with ``Retry-After``), so a transient fault can be followed by a verdict.
+        """
+        reply = manifest_reply(manifest, media_type)
+        self.script(f"/v2/{repo}/manifests/{tag}", *first, reply)
+        self.script(f"/v2/{repo}/manifests/{reply.headers['Docker-Content-Digest']}", reply)
+        for digest, blob in blobs.items():
+            self.script(f"/v2/{repo}/blobs/{digest}", Reply(200, blob))
+
     def count(self, path: str, method: str | None = None) -> int:
         return sum(1 for s in self.seen if s.path == path and method in (None, s.method))
 

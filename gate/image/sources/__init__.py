@@ -19,13 +19,14 @@ def open_image(
     *,
     insecure_hosts: Collection[str] = (),
     platform: str = "linux/amd64",
-    timeout: float = 30.0,
+    timeout: float | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> ImageSource:
     """Open IMAGE (``host/repo:tag``, ``…@sha256:…``, ``oci:DIR[:TAG]``, ``docker-archive:F``).
 
     Registry credentials come from *environ* (default ``os.environ``): see
-    :func:`gate.image.auth.load_credentials`.
+    :func:`gate.image.auth.load_credentials`; so does the request timeout when ``timeout``
+    is None (:func:`gate.image.registry.registry_timeout`).
     """
     spec = parse_image(text)
     if isinstance(spec, OciLayoutSpec):

@@ -112,7 +112,7 @@ class DockerArchiveSource:
     def _entry(self, members: Mapping[str, tarfile.TarInfo]) -> Mapping[str, Any]:
         try:
             doc = json.loads(self._read(members, "manifest.json", _MAX_MANIFEST_JSON))
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ImageSourceError(f"{self.path}: manifest.json is not JSON") from None
         if not isinstance(doc, list) or not all(isinstance(e, dict) for e in doc):
             raise ImageSourceError(f"{self.path}: manifest.json is not a list of images")

@@ -44,7 +44,7 @@ REF_NAME = "org.opencontainers.image.ref.name"
 def _json_object(data: bytes, what: str) -> dict[str, Any]:
     try:
         doc = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         doc = None
     if not isinstance(doc, dict):
         raise ImageSourceError(f"{what} is not a JSON object")
