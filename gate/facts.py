@@ -201,13 +201,15 @@ class _Gatherer:
             pool.submit(backend_name)
 
         def collect() -> tuple[ScanReport, ...] | Unavailable:
-            reports: list[ScanReport] = []
-            for name in names:
-                outcome = self.saved.get(name) or running[name].result()
-                if isinstance(outcome, Unavailable):
-                    return outcome
-                reports.append(outcome)
-            return tuple(reports)
+            """Every report, or every scanner's failure (not just the first one's)."""
+            outcomes = [self.saved.get(name) or running[name].result() for name in names]
+            failures = [o for o in outcomes if isinstance(o, Unavailable)]
+            if failures:
+                return Unavailable(
+                    "; ".join(f.reason for f in failures),
+                    "\n".join(f.detail for f in failures if f.detail),
+                )
+            return tuple(o for o in outcomes if isinstance(o, ScanReport))
 
         return collect
 

@@ -121,12 +121,18 @@ def parse_manifest(doc: Mapping[str, Any], *, what: str, error: type[GateError])
     )
 
 
-def parse_config(body: bytes, *, what: str, error: type[GateError]) -> dict[str, Any]:
+def json_object(body: bytes) -> dict[str, Any] | None:
+    """``body`` as a JSON object, or None for anything else (including nesting too deep)."""
     try:
         doc = json.loads(body)
     except (ValueError, RecursionError):
-        doc = None
-    if not isinstance(doc, dict):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def parse_config(body: bytes, *, what: str, error: type[GateError]) -> dict[str, Any]:
+    doc = json_object(body)
+    if doc is None:
         raise error(f"{what}: the image config is not a JSON object")
     return doc
 

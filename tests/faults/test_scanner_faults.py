@@ -233,6 +233,19 @@ def test_scanner_fault_unexpected_schema(
     check_row(gate(tmp_path, pushed, SCANNERS[name], Stub(report=report)), row)
 
 
+def test_when_both_scanners_fail_both_failures_are_reported(
+    pushed: Pushed, tmp_path: Path
+) -> None:
+    bin_dir = StubBin(tmp_path)
+    bin_dir.install("grype", Stub(exit_code=2, stderr="grype: database is corrupt"))
+    policy = write_policy(tmp_path, "vulnerabilities:\n  scanners: [trivy, grype]\n")
+    env = base_env(bin_dir.path_alone(), tmp_path)
+    outcome = run_cli("check", pushed.reference, "--policy", policy, env=env)
+    check_row(outcome, Row("both scanners fail", 2, "trivy not found on PATH"))
+    assert "grype exited with code 2" in outcome.output
+    assert "database is corrupt" in outcome.output
+
+
 def test_stderr_flood_is_kept_as_a_bounded_tail(pushed: Pushed, tmp_path: Path) -> None:
     report = tmp_path / "report.json"
     bin_dir = StubBin(tmp_path)

@@ -12,7 +12,6 @@ Scanners get ``/abs/DIR@sha256:…``: Trivy's ``--input`` selects that entry of 
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Mapping, Sequence
 from functools import partial
@@ -28,6 +27,7 @@ from gate.image.manifest import (
     ImageManifest,
     image_config,
     index_entries,
+    json_object,
     manifest_facts,
     parse_config,
     parse_manifest,
@@ -42,11 +42,8 @@ REF_NAME = "org.opencontainers.image.ref.name"
 
 
 def _json_object(data: bytes, what: str) -> dict[str, Any]:
-    try:
-        doc = json.loads(data)
-    except (ValueError, RecursionError):
-        doc = None
-    if not isinstance(doc, dict):
+    doc = json_object(data)
+    if doc is None:
         raise ImageSourceError(f"{what} is not a JSON object")
     return doc
 
