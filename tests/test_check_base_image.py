@@ -46,6 +46,14 @@ def facts(
     return Facts(SUBJECT, NOW, base_images=bases, manifest=manifest)
 
 
+def annotated(name: str, digest: str | None = None) -> Facts:
+    """No Dockerfile: the base is named by the manifest's OCI base-image annotations."""
+    annotations = {"org.opencontainers.image.base.name": name}
+    if digest is not None:
+        annotations["org.opencontainers.image.base.digest"] = digest
+    return facts(annotations=annotations)
+
+
 def judge(policy: Policy, the_facts: Facts) -> list[CheckResult]:
     checks: list[Check] = [BaseDigestCheck(), BaseAllowedCheck()]
     return list(evaluate(policy, the_facts, checks=checks).checks)
@@ -106,16 +114,11 @@ def test_scratch_only_has_nothing_to_pin():
 
 
 def test_without_a_dockerfile_the_annotations_decide():
-    pinned = {
-        "org.opencontainers.image.base.name": "docker.io/library/debian:12",
-        "org.opencontainers.image.base.digest": DIGEST,
-    }
-    [result] = judge(PIN, facts(annotations=pinned))
+    [result] = judge(PIN, annotated("docker.io/library/debian:12", DIGEST))
     assert result.status is Status.PASS
     assert result.evidence["source"] == "annotations"
 
-    named_only = {"org.opencontainers.image.base.name": "debian:12"}
-    [result] = judge(PIN, facts(annotations=named_only))
+    [result] = judge(PIN, annotated("debian:12"))
     assert result.status is Status.FAIL
     assert result.findings[0].message.startswith("manifest annotation: debian:12 is not pinned")
 
@@ -167,19 +170,14 @@ def test_allowed_patterns_match_the_normalised_repository_as_written():
 
 
 def test_annotation_base_outside_allowed_fails():
-    annotations = {
-        "org.opencontainers.image.base.name": "docker.io/library/ubuntu:24.04",
-        "org.opencontainers.image.base.digest": DIGEST,
-    }
-    [result] = judge(ALLOW, facts(annotations=annotations))
+    [result] = judge(ALLOW, annotated("docker.io/library/ubuntu:24.04", DIGEST))
     assert result.status is Status.FAIL
     assert result.findings[0].data["repository"] == "docker.io/library/ubuntu"
 
 
 def test_annotation_with_an_invalid_name_is_never_allowed():
-    annotations = {"org.opencontainers.image.base.name": "Not A Reference"}
     [result] = judge(
         Policy("test", base_image=BaseImagePolicy(require_digest=False, allowed=("*",))),
-        facts(annotations=annotations),
+        annotated("Not A Reference"),
     )
     assert result.status is Status.FAIL

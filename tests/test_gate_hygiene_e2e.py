@@ -73,32 +73,33 @@ def test_non_root_judges_the_effective_user(registry, tmp_path, user, files, exp
     assert code == (0 if expected == "pass" else 1)
 
 
-def test_passwd_replaced_in_an_upper_layer_decides(registry, tmp_path):
+@pytest.mark.parametrize(
+    ("name", "upper_files", "whiteouts", "uid"),
+    [
+        pytest.param(
+            "replaced",
+            {"etc/passwd": (ROOT_PASSWD + "app:x:0:0::/:/bin/sh\n").encode()},
+            [],
+            0,
+            id="replaced-with-app-as-uid-0",
+        ),
+        pytest.param(
+            "whiteout", {"app/x": b"x"}, ["etc/passwd"], None, id="deleted-cannot-prove-non-root"
+        ),
+    ],
+)
+def test_passwd_in_an_upper_layer_decides(registry, tmp_path, name, upper_files, whiteouts, uid):
     lower = layer({"etc/passwd": APP_PASSWD.encode()})
-    upper = layer({"etc/passwd": (ROOT_PASSWD + "app:x:0:0::/:/bin/sh\n").encode()})
-    push(registry.host, "hygiene/replaced", build_image([lower, upper], user="app"), "v1")
+    upper = layer(upper_files, whiteouts=whiteouts)
+    push(registry.host, f"hygiene/{name}", build_image([lower, upper], user="app"), "v1")
     code, data = report(
         tmp_path,
-        f"{registry.host}/hygiene/replaced:v1",
+        f"{registry.host}/hygiene/{name}:v1",
         "--policy",
         policy(tmp_path, "image:\n  non_root: true\n"),
     )
-    assert code == 1
-    assert data["checks"][0]["evidence"]["uid"] == 0
-
-
-def test_passwd_deleted_by_a_whiteout_cannot_prove_non_root(registry, tmp_path):
-    lower = layer({"etc/passwd": APP_PASSWD.encode()})
-    upper = layer({"app/x": b"x"}, whiteouts=["etc/passwd"])
-    push(registry.host, "hygiene/whiteout", build_image([lower, upper], user="app"), "v1")
-    code, data = report(
-        tmp_path,
-        f"{registry.host}/hygiene/whiteout:v1",
-        "--policy",
-        policy(tmp_path, "image:\n  non_root: true\n"),
-    )
-    assert code == 1
-    assert data["checks"][0]["status"] == "fail"
+    (check,) = data["checks"]
+    assert (code, check["status"], check["evidence"]["uid"]) == (1, "fail", uid)
 
 
 @pytest.mark.parametrize(

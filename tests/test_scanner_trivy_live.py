@@ -114,25 +114,37 @@ def test_an_image_without_an_os_is_no_error_but_has_no_os(
     assert parsed.vulnerabilities == ()
 
 
-def test_trivy_panicking_on_a_broken_db_is_a_scanner_error(
-    broken_trivy_env: dict[str, str], vulnerable_image: oci.BuiltImage, tmp_path: Path
+@pytest.mark.parametrize(
+    ("base_env", "empty_cache", "message", "cause"),
+    [
+        pytest.param(
+            "broken_trivy_env", False, "trivy exited with code 2", "panic",
+            id="panicking-on-a-broken-db",
+        ),
+        pytest.param(
+            "trivy_env", True, "trivy exited with code 1",
+            "--skip-db-update cannot be specified on the first run",
+            id="no-db-with-updates-skipped",
+        ),
+    ],
+)  # fmt: skip
+def test_a_db_trivy_cannot_use_is_a_scanner_error_naming_the_cause(
+    request: pytest.FixtureRequest,
+    vulnerable_image: oci.BuiltImage,
+    tmp_path: Path,
+    base_env: str,
+    empty_cache: bool,
+    message: str,
+    cause: str,
 ) -> None:
-    layout = oci.write_oci_layout(tmp_path / "layout", vulnerable_image)
-    with pytest.raises(ScannerError) as caught:
-        Trivy(env=broken_trivy_env).scan(ScanTarget("oci", str(layout)), timeout=180)
-    assert str(caught.value) == "trivy exited with code 2"
-    assert "panic" in caught.value.detail
-
-
-def test_no_db_with_updates_skipped_is_a_scanner_error_naming_the_cause(
-    trivy_env: dict[str, str], vulnerable_image: oci.BuiltImage, tmp_path: Path
-) -> None:
-    env = dict(trivy_env, TRIVY_CACHE_DIR=str(tmp_path / "empty-cache"))
+    env = dict(request.getfixturevalue(base_env))
+    if empty_cache:
+        env["TRIVY_CACHE_DIR"] = str(tmp_path / "empty-cache")
     layout = oci.write_oci_layout(tmp_path / "layout", vulnerable_image)
     with pytest.raises(ScannerError) as caught:
         Trivy(env=env).scan(ScanTarget("oci", str(layout)), timeout=180)
-    assert str(caught.value) == "trivy exited with code 1"
-    assert "--skip-db-update cannot be specified on the first run" in caught.value.detail
+    assert str(caught.value) == message
+    assert cause in caught.value.detail
 
 
 def test_a_digest_the_registry_does_not_have_is_a_scanner_error(

@@ -5,40 +5,17 @@ from __future__ import annotations
 
 import base64
 import json
-import re
-from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from gate.model import SignatureFacts, Subject
-from gate.policy.model import Authority, SignaturePolicy
-from gate.signing.verify import gather_signatures
 from tests.support import pki as P
-from tests.support.oci import (
-    OCI_INDEX,
-    OCI_MANIFEST,
-    build_image,
-    layer,
-    push,
-    push_blob,
-    push_manifest,
-    sha256_digest,
-)
-
-
-@dataclass(frozen=True)
-class Image:
-    host: str
-    repo: str
-    digest: str
-
-    @property
-    def subject(self) -> Subject:
-        name = f"{self.host}/{self.repo}"
-        return Subject(f"{name}:v1", self.digest, repository=name, tag="v1")
+from tests.support import signed
+from tests.support.oci import OCI_INDEX, OCI_MANIFEST, push_blob, push_manifest, sha256_digest
+from tests.support.signed import PushedImage, reasons
 
 
 @pytest.fixture(scope="module")
@@ -48,34 +25,15 @@ def pki() -> P.TestPKI:
 
 @pytest.fixture(scope="module")
 def trusted_root(pki: P.TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return pki.write_trusted_root(tmp_path_factory.mktemp("trust") / "trusted_root.json")
+    return signed.write_trusted_root(pki, tmp_path_factory)
 
 
 @pytest.fixture
-def image(registry: Any, request: pytest.FixtureRequest) -> Image:
-    repo = "bundled/" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")
-    built = build_image([layer({"app/id.txt": request.node.nodeid.encode()})])
-    return Image(registry.host, repo, push(registry.host, repo, built, "v1"))
+def image(registry: Any, request: pytest.FixtureRequest) -> PushedImage:
+    return signed.push_unique_image(registry.host, request, "bundled")
 
 
-def verify(
-    image: Image,
-    trusted_root: Path,
-    *authorities: Authority,
-    tlog: str = "required",
-    formats: tuple[str, ...] = ("bundle",),
-) -> SignatureFacts:
-    policy = SignaturePolicy(
-        authorities=authorities,
-        tlog=tlog,  # type: ignore[arg-type]
-        trusted_root=trusted_root,
-        formats=formats,  # type: ignore[arg-type]
-    )
-    return gather_signatures(image.subject, policy, git_sha=P.GIT_SHA)
-
-
-def reasons(facts: SignatureFacts) -> list[str]:
-    return [r.reason for s in facts.signatures for r in s.refusals]
+verify = partial(signed.verify, formats=("bundle",))
 
 
 def keyless_bundle(pki: P.TestPKI, digest: str, **options: Any) -> dict[str, Any]:
@@ -88,27 +46,25 @@ def keyless_bundle(pki: P.TestPKI, digest: str, **options: Any) -> dict[str, Any
 
 
 def test_keyless_bundle_found_through_the_referrers_fallback_index(
-    image: Image, pki: P.TestPKI, trusted_root: Path
+    image: PushedImage, pki: P.TestPKI, trusted_root: Path
 ) -> None:
-    manifest_digest = P.push_bundle(
-        image.host, image.repo, image.digest, keyless_bundle(pki, image.digest)
-    )
+    manifest_digest = image.push_bundle(keyless_bundle(pki, image.digest))
 
     facts = verify(image, trusted_root, P.keyless_authority())
 
     fallback = image.digest.replace(":", "-")
-    assert facts.looked_in == (f"{image.host}/{image.repo}:{fallback} (referrers fallback index)",)
+    assert facts.looked_in == (f"{image.name}:{fallback} (referrers fallback index)",)
     (signature,) = facts.signatures
     assert (signature.format, signature.accepted_by) == ("bundle", "github-release")
-    assert signature.where == f"{image.host}/{image.repo}@{manifest_digest}"
+    assert signature.where == f"{image.name}@{manifest_digest}"
 
 
 @pytest.mark.parametrize("kind", ["p256", "p384", "rsa", "ed25519"])
 def test_key_based_bundle_with_tlog_is_accepted(
-    kind: str, image: Image, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
+    kind: str, image: PushedImage, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
 ) -> None:
     key = P.new_key(kind)
-    P.push_bundle(image.host, image.repo, image.digest, P.sigstore_bundle(pki, image.digest, key))
+    image.push_bundle(P.sigstore_bundle(pki, image.digest, key))
 
     facts = verify(image, trusted_root, P.key_authority(tmp_path, key))
 
@@ -116,11 +72,11 @@ def test_key_based_bundle_with_tlog_is_accepted(
 
 
 def test_key_based_bundle_without_tlog_entry(
-    image: Image, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
+    image: PushedImage, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
 ) -> None:
     key = P.new_key()
     bundle = P.sigstore_bundle(pki, image.digest, key, tlog=False)
-    P.push_bundle(image.host, image.repo, image.digest, bundle)
+    image.push_bundle(bundle)
 
     optional = verify(image, trusted_root, P.key_authority(tmp_path, key), tlog="optional")
     required = verify(image, trusted_root, P.key_authority(tmp_path, key))
@@ -130,13 +86,11 @@ def test_key_based_bundle_without_tlog_entry(
 
 
 def test_both_formats_are_reported_bundles_first(
-    image: Image, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
+    image: PushedImage, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
 ) -> None:
     key = P.new_key()
-    P.push_bundle(image.host, image.repo, image.digest, P.sigstore_bundle(pki, image.digest, key))
-    P.push_legacy(
-        image.host, image.repo, image.digest, [P.legacy_signature(pki, image.digest, key)]
-    )
+    image.push_bundle(P.sigstore_bundle(pki, image.digest, key))
+    image.push_legacy(P.legacy_signature(pki, image.digest, key))
 
     facts = verify(
         image, trusted_root, P.key_authority(tmp_path, key), formats=("bundle", "legacy")
@@ -188,10 +142,10 @@ KEYLESS_REFUSALS: dict[str, tuple[Any, str]] = {
 
 @pytest.mark.parametrize("case", sorted(KEYLESS_REFUSALS))
 def test_keyless_bundle_is_refused_for_its_reason(
-    case: str, image: Image, pki: P.TestPKI, trusted_root: Path
+    case: str, image: PushedImage, pki: P.TestPKI, trusted_root: Path
 ) -> None:
     make, expected = KEYLESS_REFUSALS[case]
-    P.push_bundle(image.host, image.repo, image.digest, make(pki, image.digest))
+    image.push_bundle(make(pki, image.digest))
 
     (reason,) = reasons(verify(image, trusted_root, P.keyless_authority()))
 
@@ -199,10 +153,10 @@ def test_keyless_bundle_is_refused_for_its_reason(
 
 
 def test_key_based_bundle_under_the_wrong_key(
-    image: Image, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
+    image: PushedImage, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
 ) -> None:
     bundle = P.sigstore_bundle(pki, image.digest, P.new_key())
-    P.push_bundle(image.host, image.repo, image.digest, bundle)
+    image.push_bundle(bundle)
 
     facts = verify(image, trusted_root, P.key_authority(tmp_path, P.new_key()))
 
@@ -212,7 +166,7 @@ def test_key_based_bundle_under_the_wrong_key(
 
 
 def test_key_based_bundle_with_a_forged_set(
-    image: Image, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
+    image: PushedImage, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
 ) -> None:
     key = P.new_key()
     bundle = P.sigstore_bundle(pki, image.digest, key)
@@ -220,7 +174,7 @@ def test_key_based_bundle_with_a_forged_set(
     impostor = P.TestPKI.create("impostor")
     promise = impostor.rekor_entry(base64.b64decode(entry["canonicalizedBody"]), log_index=7)
     entry["inclusionPromise"]["signedEntryTimestamp"] = promise["SignedEntryTimestamp"]
-    P.push_bundle(image.host, image.repo, image.digest, bundle)
+    image.push_bundle(bundle)
 
     (reason,) = reasons(verify(image, trusted_root, P.key_authority(tmp_path, key)))
 
@@ -228,24 +182,24 @@ def test_key_based_bundle_with_a_forged_set(
 
 
 def test_key_authority_does_not_accept_a_keyless_bundle(
-    image: Image, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
+    image: PushedImage, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
 ) -> None:
-    P.push_bundle(image.host, image.repo, image.digest, keyless_bundle(pki, image.digest))
+    image.push_bundle(keyless_bundle(pki, image.digest))
 
     facts = verify(image, trusted_root, P.key_authority(tmp_path, P.new_key()))
 
     assert reasons(facts) == ["the bundle is keyless (a Fulcio certificate), not signed with a key"]
 
 
-def test_bundle_that_is_not_json_is_refused(image: Image, trusted_root: Path) -> None:
-    P.push_bundle(image.host, image.repo, image.digest, b"\x89PNG not a bundle")
+def test_bundle_that_is_not_json_is_refused(image: PushedImage, trusted_root: Path) -> None:
+    image.push_bundle(b"\x89PNG not a bundle")
 
     assert reasons(verify(image, trusted_root, P.keyless_authority())) == [
         "the bundle is not Sigstore bundle JSON"
     ]
 
 
-def test_referrer_without_bundle_layer_is_refused(image: Image, trusted_root: Path) -> None:
+def test_referrer_without_bundle_layer_is_refused(image: PushedImage, trusted_root: Path) -> None:
     empty = b"{}"
     push_blob(image.host, image.repo, empty)
     manifest = {

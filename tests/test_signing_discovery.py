@@ -15,6 +15,7 @@ from gate.model import SignatureFacts, Subject
 from gate.policy.model import Authority, SignaturePolicy
 from gate.signing.verify import gather_signatures
 from tests.support import pki as P
+from tests.support import signed
 from tests.support.oci import build_image, layer, sha256_digest
 from tests.support.registry import free_port
 from tests.support.staticregistry import OCI_MANIFEST, StaticRegistry
@@ -30,7 +31,7 @@ def pki() -> P.TestPKI:
 
 @pytest.fixture(scope="module")
 def trusted_root(pki: P.TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return pki.write_trusted_root(tmp_path_factory.mktemp("trust") / "trusted_root.json")
+    return signed.write_trusted_root(pki, tmp_path_factory)
 
 
 @pytest.fixture

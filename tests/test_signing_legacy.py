@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,23 +16,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gate.model import SignatureFacts, Subject
-from gate.policy.model import Authority, SignaturePolicy
-from gate.signing.verify import gather_signatures
 from tests.support import pki as P
-from tests.support.oci import build_image, layer, push
-
-
-@dataclass(frozen=True)
-class Image:
-    host: str
-    repo: str
-    digest: str
-
-    @property
-    def subject(self) -> Subject:
-        name = f"{self.host}/{self.repo}"
-        return Subject(f"{name}:v1", self.digest, repository=name, tag="v1")
+from tests.support import signed
+from tests.support.signed import PushedImage, reasons
 
 
 @pytest.fixture(scope="module")
@@ -43,35 +28,24 @@ def pki() -> P.TestPKI:
 
 @pytest.fixture(scope="module")
 def trusted_root(pki: P.TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return pki.write_trusted_root(tmp_path_factory.mktemp("trust") / "trusted_root.json")
+    return signed.write_trusted_root(pki, tmp_path_factory)
 
 
 @pytest.fixture
-def image(registry: Any, request: pytest.FixtureRequest) -> Image:
-    """A distinct tiny image per test, pushed to the real registry under its own repository."""
-    repo = "signed/" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")
-    built = build_image([layer({"app/id.txt": request.node.nodeid.encode()})])
-    return Image(registry.host, repo, push(registry.host, repo, built, "v1"))
+def image(registry: Any, request: pytest.FixtureRequest) -> PushedImage:
+    return signed.push_unique_image(registry.host, request, "signed")
 
 
-def verify(
-    image: Image,
-    trusted_root: Path,
-    *authorities: Authority,
-    tlog: str = "required",
-    git_sha: str | None = P.GIT_SHA,
-) -> SignatureFacts:
-    policy = SignaturePolicy(
-        authorities=authorities,
-        tlog=tlog,  # type: ignore[arg-type]
-        trusted_root=trusted_root,
-        formats=("legacy",),
-    )
-    return gather_signatures(image.subject, policy, git_sha=git_sha)
+verify = partial(signed.verify, formats=("legacy",))
 
 
-def reasons(facts: SignatureFacts) -> list[str]:
-    return [r.reason for s in facts.signatures for r in s.refusals]
+def _signed(
+    pki: P.TestPKI, digest: str, key: P.PrivateKey, *, tlog: bool = True, **cert: Any
+) -> P.LegacyLayer:
+    """A keyless signature by the release workflow (``cert`` changes its certificate)."""
+    claims = {**P.GITHUB_CLAIMS, **cert.pop("github", {})}
+    certificate = pki.fulcio_certificate(key, github=claims, **cert)
+    return P.legacy_signature(pki, digest, key, cert=certificate, tlog=tlog)
 
 
 # --------------------------------------------------------------------------- accepted
@@ -79,26 +53,24 @@ def reasons(facts: SignatureFacts) -> list[str]:
 
 @pytest.mark.parametrize("kind", ["p256", "p384", "rsa", "ed25519"])
 def test_key_based_signature_with_rekor_bundle_is_accepted(
-    kind: str, image: Image, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
+    kind: str, image: PushedImage, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
 ) -> None:
     key = P.new_key(kind)
-    P.push_legacy(
-        image.host, image.repo, image.digest, [P.legacy_signature(pki, image.digest, key)]
-    )
+    image.push_legacy(P.legacy_signature(pki, image.digest, key))
 
     facts = verify(image, trusted_root, P.key_authority(tmp_path, key))
 
     assert [(s.format, s.accepted_by) for s in facts.signatures] == [("legacy", "release-key")]
     assert facts.signatures[0].where.endswith(f"{image.digest.replace(':', '-')}.sig layer 0")
-    assert facts.looked_in == (f"{image.host}/{image.repo}:{image.digest.replace(':', '-')}.sig",)
+    assert facts.looked_in == (f"{image.name}:{image.digest.replace(':', '-')}.sig",)
 
 
 def test_key_based_signature_without_bundle_passes_when_tlog_is_optional(
-    image: Image, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
+    image: PushedImage, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
 ) -> None:
     key = P.new_key()
     sig = P.legacy_signature(pki, image.digest, key, tlog=False)
-    P.push_legacy(image.host, image.repo, image.digest, [sig])
+    image.push_legacy(sig)
 
     optional = verify(image, trusted_root, P.key_authority(tmp_path, key), tlog="optional")
     required = verify(image, trusted_root, P.key_authority(tmp_path, key), tlog="required")
@@ -109,12 +81,9 @@ def test_key_based_signature_without_bundle_passes_when_tlog_is_optional(
 
 
 def test_keyless_signature_from_the_release_workflow_is_accepted(
-    image: Image, pki: P.TestPKI, trusted_root: Path
+    image: PushedImage, pki: P.TestPKI, trusted_root: Path
 ) -> None:
-    key = P.new_key()
-    cert = pki.fulcio_certificate(key, github=P.GITHUB_CLAIMS)
-    sig = P.legacy_signature(pki, image.digest, key, cert=cert)
-    P.push_legacy(image.host, image.repo, image.digest, [sig])
+    image.push_legacy(_signed(pki, image.digest, P.new_key()))
 
     facts = verify(image, trusted_root, P.keyless_authority())
 
@@ -123,29 +92,22 @@ def test_keyless_signature_from_the_release_workflow_is_accepted(
 
 
 def test_issuer_falls_back_to_the_v1_extension(
-    image: Image, pki: P.TestPKI, trusted_root: Path
+    image: PushedImage, pki: P.TestPKI, trusted_root: Path
 ) -> None:
-    key = P.new_key()
-    cert = pki.fulcio_certificate(key, github=P.GITHUB_CLAIMS, issuer_v1_only=True)
-    P.push_legacy(
-        image.host,
-        image.repo,
-        image.digest,
-        [P.legacy_signature(pki, image.digest, key, cert=cert)],
-    )
+    image.push_legacy(_signed(pki, image.digest, P.new_key(), issuer_v1_only=True))
 
     assert verify(image, trusted_root, P.keyless_authority()).signatures[0].accepted_by
 
 
 def test_any_authority_accepting_any_signature_is_enough(
-    image: Image, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
+    image: PushedImage, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
 ) -> None:
     stranger, release = P.new_key(), P.new_key()
     signatures = [
         P.legacy_signature(pki, image.digest, stranger),
         P.legacy_signature(pki, image.digest, release),
     ]
-    P.push_legacy(image.host, image.repo, image.digest, signatures)
+    image.push_legacy(*signatures)
 
     facts = verify(image, trusted_root, P.keyless_authority(), P.key_authority(tmp_path, release))
 
@@ -161,12 +123,6 @@ def test_any_authority_accepting_any_signature_is_enough(
 
 
 Mutation = Callable[[P.TestPKI, str, P.PrivateKey], P.LegacyLayer]
-
-
-def _signed(pki: P.TestPKI, digest: str, key: P.PrivateKey, **cert: Any) -> P.LegacyLayer:
-    claims = {**P.GITHUB_CLAIMS, **cert.pop("github", {})}
-    certificate = pki.fulcio_certificate(key, github=claims, **cert)
-    return P.legacy_signature(pki, digest, key, cert=certificate)
 
 
 def _payload(pki: P.TestPKI, digest: str, key: P.PrivateKey) -> P.LegacyLayer:
@@ -305,10 +261,10 @@ def test_every_mutation_has_its_own_reason() -> None:
 
 @pytest.mark.parametrize("part", sorted(MUTATIONS))
 def test_altered_part_is_refused_for_its_own_reason(
-    part: str, image: Image, pki: P.TestPKI, trusted_root: Path
+    part: str, image: PushedImage, pki: P.TestPKI, trusted_root: Path
 ) -> None:
     mutate, expected = MUTATIONS[part]
-    P.push_legacy(image.host, image.repo, image.digest, [mutate(pki, image.digest, P.new_key())])
+    image.push_legacy(mutate(pki, image.digest, P.new_key()))
 
     facts = verify(image, trusted_root, P.keyless_authority())
 
@@ -320,10 +276,9 @@ def test_altered_part_is_refused_for_its_own_reason(
 
 
 def test_exact_subject_mismatch_names_both(
-    image: Image, pki: P.TestPKI, trusted_root: Path
+    image: PushedImage, pki: P.TestPKI, trusted_root: Path
 ) -> None:
-    key = P.new_key()
-    P.push_legacy(image.host, image.repo, image.digest, [_signed(pki, image.digest, key)])
+    image.push_legacy(_signed(pki, image.digest, P.new_key()))
 
     wanted = "https://github.com/acme/app/.github/workflows/other.yml@refs/heads/main"
     facts = verify(image, trusted_root, P.keyless_authority(subject_regex=None, subject=wanted))
@@ -332,10 +287,9 @@ def test_exact_subject_mismatch_names_both(
 
 
 def test_match_git_sha_without_a_known_sha_is_refused(
-    image: Image, pki: P.TestPKI, trusted_root: Path
+    image: PushedImage, pki: P.TestPKI, trusted_root: Path
 ) -> None:
-    key = P.new_key()
-    P.push_legacy(image.host, image.repo, image.digest, [_signed(pki, image.digest, key)])
+    image.push_legacy(_signed(pki, image.digest, P.new_key()))
 
     facts = verify(image, trusted_root, P.keyless_authority(), git_sha=None)
 
@@ -343,12 +297,9 @@ def test_match_git_sha_without_a_known_sha_is_refused(
 
 
 def test_keyless_without_tlog_is_checked_now_and_has_expired(
-    image: Image, pki: P.TestPKI, trusted_root: Path
+    image: PushedImage, pki: P.TestPKI, trusted_root: Path
 ) -> None:
-    key = P.new_key()
-    cert = pki.fulcio_certificate(key, github=P.GITHUB_CLAIMS)
-    sig = P.legacy_signature(pki, image.digest, key, cert=cert, tlog=False)
-    P.push_legacy(image.host, image.repo, image.digest, [sig])
+    image.push_legacy(_signed(pki, image.digest, P.new_key(), tlog=False))
 
     facts = verify(image, trusted_root, P.keyless_authority(), tlog="optional")
 
@@ -357,11 +308,9 @@ def test_keyless_without_tlog_is_checked_now_and_has_expired(
 
 
 def test_wrong_key_is_refused(
-    image: Image, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
+    image: PushedImage, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
 ) -> None:
-    P.push_legacy(
-        image.host, image.repo, image.digest, [P.legacy_signature(pki, image.digest, P.new_key())]
-    )
+    image.push_legacy(P.legacy_signature(pki, image.digest, P.new_key()))
 
     facts = verify(image, trusted_root, P.key_authority(tmp_path, P.new_key()))
 
@@ -369,12 +318,12 @@ def test_wrong_key_is_refused(
 
 
 def test_key_based_tlog_entry_for_another_key_is_refused(
-    image: Image, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
+    image: PushedImage, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
 ) -> None:
     key = P.new_key()
     sig = P.legacy_signature(pki, image.digest, key)
     P.resign_entry(pki, sig, verifier_pem=P.public_pem(P.new_key()))
-    P.push_legacy(image.host, image.repo, image.digest, [sig])
+    image.push_legacy(sig)
 
     facts = verify(image, trusted_root, P.key_authority(tmp_path, key))
 
@@ -416,12 +365,12 @@ MALFORMED: dict[str, tuple[Callable[[P.LegacyLayer], None], str]] = {
 
 @pytest.mark.parametrize("part", sorted(MALFORMED))
 def test_malformed_material_is_refused_not_a_crash(
-    part: str, image: Image, pki: P.TestPKI, trusted_root: Path
+    part: str, image: PushedImage, pki: P.TestPKI, trusted_root: Path
 ) -> None:
     change, expected = MALFORMED[part]
     sig = _signed(pki, image.digest, P.new_key())
     change(sig)
-    P.push_legacy(image.host, image.repo, image.digest, [sig])
+    image.push_legacy(sig)
 
     (reason,) = reasons(verify(image, trusted_root, P.keyless_authority()))
 
@@ -429,15 +378,10 @@ def test_malformed_material_is_refused_not_a_crash(
 
 
 def test_signed_payload_that_is_not_json_is_refused(
-    image: Image, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
+    image: PushedImage, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
 ) -> None:
     key = P.new_key()
-    P.push_legacy(
-        image.host,
-        image.repo,
-        image.digest,
-        [P.legacy_signature(pki, image.digest, key, payload=b"\x00 not json")],
-    )
+    image.push_legacy(P.legacy_signature(pki, image.digest, key, payload=b"\x00 not json"))
 
     facts = verify(image, trusted_root, P.key_authority(tmp_path, key))
 
@@ -445,12 +389,12 @@ def test_signed_payload_that_is_not_json_is_refused(
 
 
 def test_layers_of_other_media_types_are_not_signatures(
-    image: Image, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
+    image: PushedImage, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
 ) -> None:
     key = P.new_key()
     sig = P.legacy_signature(pki, image.digest, key)
     sig.media_type = "text/plain"
-    P.push_legacy(image.host, image.repo, image.digest, [sig])
+    image.push_legacy(sig)
 
     facts = verify(image, trusted_root, P.key_authority(tmp_path, key))
 
@@ -522,9 +466,8 @@ def test_hostile_material_is_refused_never_accepted_nor_crashing(
     ],
 )
 def test_keyless_authority_without_issuer_or_subject_accepts_nobody(
-    unset: dict[str, Any], reason: str, image: Image, pki: P.TestPKI, trusted_root: Path
+    unset: dict[str, Any], reason: str, image: PushedImage, pki: P.TestPKI, trusted_root: Path
 ) -> None:
-    key = P.new_key()
-    P.push_legacy(image.host, image.repo, image.digest, [_signed(pki, image.digest, key)])
+    image.push_legacy(_signed(pki, image.digest, P.new_key()))
 
     assert reasons(verify(image, trusted_root, P.keyless_authority(**unset))) == [reason]

@@ -111,31 +111,20 @@ def test_one_good_signature_among_unknown_ones_passes(served: Any) -> None:
 
 
 @pytest.mark.parametrize("trusted_root", [PUBLIC_GOOD, None], ids=["file", "shipped-default"])
-def test_key_with_rekor_set_verifies_under_the_public_good_root(
-    trusted_root: Path | None, served: Any
+@pytest.mark.parametrize(
+    ("folder", "authority"),
+    [
+        ("dir-img-cosign-key-rekor-valid", COSIGN2),
+        # The certificate expired in 2023: it verifies at the Rekor integratedTime.
+        ("dir-img-cosign-fulcio-rekor-valid", MITR),
+    ],
+    ids=["key-with-rekor-set", "expired-keyless-at-its-integrated-time"],
+)
+def test_rekor_backed_fixture_verifies_under_the_public_good_root(
+    folder: str, authority: Authority, trusted_root: Path | None, served: Any
 ) -> None:
-    facts = verify(
-        served,
-        "dir-img-cosign-key-rekor-valid",
-        COSIGN2,
-        tlog="required",
-        trusted_root=trusted_root,
-    )
-    assert outcomes(facts) == ["cosign2.pub"]
-
-
-@pytest.mark.parametrize("trusted_root", [PUBLIC_GOOD, None], ids=["file", "shipped-default"])
-def test_expired_keyless_fixture_verifies_at_its_integrated_time(
-    trusted_root: Path | None, served: Any
-) -> None:
-    facts = verify(
-        served,
-        "dir-img-cosign-fulcio-rekor-valid",
-        MITR,
-        tlog="required",
-        trusted_root=trusted_root,
-    )
-    assert outcomes(facts) == ["mitr"]
+    facts = verify(served, folder, authority, tlog="required", trusted_root=trusted_root)
+    assert outcomes(facts) == [authority.name]
 
 
 @pytest.mark.parametrize(

@@ -28,127 +28,110 @@ BILLION_LAUGHS = b"version: 1\n" + b"".join(
 
 DEEP = b"version: 1\nvulnerabilities: " + b"[" * 100_000 + b"]" * 100_000 + b"\n"
 
-ROWS: list[tuple[Row, bytes]] = [
-    (
-        Row("YAML syntax error", 2, "policy.yml:5:1: YAML syntax error"),
+FAULTS: dict[str, tuple[str, bytes]] = {
+    "YAML syntax error": (
+        "policy.yml:5:1: YAML syntax error",
         b"version: 1\nvulnerabilities:\n- fail_on: high\n  nope\n",
     ),
-    (
-        Row("unclosed flow mapping", 2, "policy.yml:3:1: YAML syntax error"),
+    "unclosed flow mapping": (
+        "policy.yml:3:1: YAML syntax error",
         b"version: 1\nvulnerabilities: {fail_on: high\n",
     ),
-    (
-        Row("tab indentation", 2, "YAML syntax error"),
-        b"version: 1\nvulnerabilities:\n\tfail_on: high\n",
-    ),
-    (
-        Row(
-            "duplicate key", 2, "policy.yml:4:3: duplicate key 'fail_on' (first written at line 3)"
-        ),
+    "tab indentation": ("YAML syntax error", b"version: 1\nvulnerabilities:\n\tfail_on: high\n"),
+    "duplicate key": (
+        "policy.yml:4:3: duplicate key 'fail_on' (first written at line 3)",
         b"version: 1\nvulnerabilities:\n  fail_on: high\n  fail_on: low\n",
     ),
-    (
-        Row("duplicate section", 2, "duplicate key 'vulnerabilities'"),
+    "duplicate section": (
+        "duplicate key 'vulnerabilities'",
         b"version: 1\nvulnerabilities: {}\nvulnerabilities: {fail_on: low}\n",
     ),
-    (
-        Row("wrong type: boolean for a severity", 2, "policy.yml:3:12: vulnerabilities.fail_on"),
+    "wrong type: boolean for a severity": (
+        "policy.yml:3:12: vulnerabilities.fail_on",
         b"version: 1\nvulnerabilities:\n  fail_on: true\n",
     ),
-    (
-        Row(
-            "wrong type: string for a number",
-            2,
-            "image.max_age_days: expected an integer, got a string",
-        ),
+    "wrong type: string for a number": (
+        "image.max_age_days: expected an integer, got a string",
         b"version: 1\nimage:\n  max_age_days: ninety\n",
     ),
-    (
-        Row("wrong type: list for a section", 2, "secrets: expected a mapping, got a list"),
+    "wrong type: list for a section": (
+        "secrets: expected a mapping, got a list",
         b"version: 1\nsecrets: [fail]\n",
     ),
-    (
-        Row(
-            "misspelt value", 2, "'hihg' is not allowed; must be one of low, medium, high, critical"
-        ),
+    "misspelt value": (
+        "'hihg' is not allowed; must be one of low, medium, high, critical",
         b"version: 1\nvulnerabilities:\n  fail_on: hihg\n",
     ),
-    (
-        Row("unknown key", 2, "unknown key 'fail_onn'"),
-        b"version: 1\nvulnerabilities:\n  fail_onn: high\n",
-    ),
-    (
-        Row("YAML 1.1 boolean key", 2, "keys must be strings, got 'on'"),
+    "unknown key": ("unknown key 'fail_onn'", b"version: 1\nvulnerabilities:\n  fail_onn: high\n"),
+    "YAML 1.1 boolean key": (
+        "keys must be strings, got 'on'",
         b"version: 1\nsecrets: {}\non: push\n",
     ),
-    (
-        Row("impossible date", 2, "'2027-02-30' is not a valid value"),
+    "impossible date": (
+        "'2027-02-30' is not a valid value",
         b"version: 1\nvulnerabilities:\n  exceptions:\n"
         b"    - {id: CVE-2026-0001, reason: r, expires: 2027-02-30}\n",
     ),
-    (
-        Row("exception without a reason", 2, "missing required key 'reason'"),
+    "exception without a reason": (
+        "missing required key 'reason'",
         b"version: 1\nvulnerabilities:\n  exceptions:\n"
         b"    - {id: CVE-2026-0001, expires: 2027-03-31}\n",
     ),
-    (
-        Row("bad regex", 2, "subject_regex: invalid regular expression"),
+    "bad regex": (
+        "subject_regex: invalid regular expression",
         b"version: 1\nsignature:\n  authorities:\n    - name: ci\n      keyless:\n"
         b"        issuer: https://token.actions.githubusercontent.com\n"
         b"        subject_regex: '^https://github.com/acme/(app$'\n",
     ),
-    (
-        Row("catastrophic regex syntax", 2, "issuer_regex: invalid regular expression"),
+    "catastrophic regex syntax": (
+        "issuer_regex: invalid regular expression",
         b"version: 1\nsignature:\n  authorities:\n    - name: ci\n      keyless:\n"
         b"        issuer_regex: '(?P<x>a)(?P<x>b)'\n        subject: me\n",
     ),
-    (
-        Row("key file that does not exist", 2, "file 'cosign.pub' not found"),
+    "key file that does not exist": (
+        "file 'cosign.pub' not found",
         b"version: 1\nsignature:\n  authorities:\n    - {name: k, key: cosign.pub}\n",
     ),
-    (Row("a policy that checks nothing", 2, "the policy checks nothing"), b"version: 1\n"),
-    (Row("an empty file", 2, "the policy must be a mapping of sections"), b""),
-    (Row("a scalar document", 2, "the policy must be a mapping of sections"), b"just text\n"),
-    (Row("version 2", 2, "version: 2 is not allowed"), b"version: 2\nsecrets: {}\n"),
-    (
-        Row("YAML anchor", 2, "YAML anchors (&name) are not allowed"),
-        b"version: 1\nsecrets: &s {}\n",
-    ),
-    (Row("alias bomb", 2, "YAML anchors (&name) are not allowed"), BILLION_LAUGHS),
-    (Row("deep nesting", 2, "nests deeper than"), DEEP),
-    (Row("10 MB policy", 2, "bytes; at most 1048576 are allowed"), VALID + b"#" * 10_000_000),
-    (
-        Row("non-UTF-8 bytes", 2, "policy.yml:3:12: the policy is not valid UTF-8"),
+    "a policy that checks nothing": ("the policy checks nothing", b"version: 1\n"),
+    "an empty file": ("the policy must be a mapping of sections", b""),
+    "a scalar document": ("the policy must be a mapping of sections", b"just text\n"),
+    "version 2": ("version: 2 is not allowed", b"version: 2\nsecrets: {}\n"),
+    "YAML anchor": ("YAML anchors (&name) are not allowed", b"version: 1\nsecrets: &s {}\n"),
+    "alias bomb": ("YAML anchors (&name) are not allowed", BILLION_LAUGHS),
+    "deep nesting": ("nests deeper than", DEEP),
+    "10 MB policy": ("bytes; at most 1048576 are allowed", VALID + b"#" * 10_000_000),
+    "non-UTF-8 bytes": (
+        "policy.yml:3:12: the policy is not valid UTF-8",
         b"version: 1\nvulnerabilities:\n  fail_on: \xff\xfehigh\n",
     ),
-    (
-        Row("Latin-1 text", 2, "the policy is not valid UTF-8"),
+    "Latin-1 text": (
+        "the policy is not valid UTF-8",
         "version: 1\n# café\nsecrets: {}\n".encode("latin-1"),
     ),
-    (Row("NUL byte", 2, "character U+0000 is not allowed in YAML"), VALID + b"\x00\n"),
-    (Row("UTF-16 with BOM", 2, "policy.yml:1:1:"), VALID.decode().encode("utf-16")),
-    (
-        Row("python tag on a scalar", 2, "could not determine a constructor"),
+    "NUL byte": ("character U+0000 is not allowed in YAML", VALID + b"\x00\n"),
+    "UTF-16 with BOM": ("policy.yml:1:1:", VALID.decode().encode("utf-16")),
+    "python tag on a scalar": (
+        "could not determine a constructor",
         b"version: 1\nsecrets: !!python/name:os.system ''\n",
     ),
-    (
-        Row("python tag on a list", 2, "YAML tags (!!python/object/apply:os.system) are not"),
+    "python tag on a list": (
+        "YAML tags (!!python/object/apply:os.system) are not",
         b"version: 1\nsecrets: !!python/object/apply:os.system [id]\n",
     ),
-    (Row("set tag", 2, "YAML tags (!!set) are not allowed"), b"version: 1\nsecrets: !!set {a}\n"),
-    (
-        Row("local tag on the document", 2, "YAML tags (!$) are not allowed"),
+    "set tag": ("YAML tags (!!set) are not allowed", b"version: 1\nsecrets: !!set {a}\n"),
+    "local tag on the document": (
+        "YAML tags (!$) are not allowed",
         b"!$ # a comment\nversion: 1\nsecrets: {}\n",
     ),
-    (
-        Row("explicit tag on an empty value", 2, "'' is not a valid !!int value"),
+    "explicit tag on an empty value": (
+        "'' is not a valid !!int value",
         b"version: !!int\nsecrets: {}\n",
     ),
-    (
-        Row("binary value", 2, "binary values are not allowed"),
-        b"version: !!binary MQ==\nsecrets: {}\n",
-    ),
-]
+    "binary value": ("binary values are not allowed", b"version: !!binary MQ==\nsecrets: {}\n"),
+}
+"""Each fault the loader must refuse (exit 2): a fragment of its message, and the policy."""
+
+ROWS = [(Row(fault, 2, fragment), policy) for fault, (fragment, policy) in FAULTS.items()]
 
 
 COMMANDS: dict[str, Callable[[str], tuple[str, ...]]] = {

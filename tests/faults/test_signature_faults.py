@@ -12,9 +12,7 @@ is an error (exit 2).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +20,11 @@ import pytest
 
 from tests.faults.harness import Outcome, Row, base_env, check_row, read_report, run_cli
 from tests.support import pki as P
+from tests.support import signed
 from tests.support.fakeregistry import FakeRegistry, Reply, error_reply, manifest_reply
-from tests.support.oci import OCI_MANIFEST, build_image, layer, push
+from tests.support.oci import OCI_MANIFEST, build_image, layer
 from tests.support.registry import RunningRegistry
+from tests.support.signed import PushedImage
 from tests.test_signing_bundle import KEYLESS_REFUSALS, keyless_bundle
 from tests.test_signing_legacy import MALFORMED, MUTATIONS, _signed
 
@@ -42,17 +42,6 @@ signature:
 """
 
 
-@dataclass(frozen=True)
-class Pushed:
-    host: str
-    repo: str
-    digest: str
-
-    @property
-    def reference(self) -> str:
-        return f"{self.host}/{self.repo}:v1"
-
-
 @pytest.fixture(scope="module")
 def pki() -> P.TestPKI:
     return P.TestPKI.create("faults")
@@ -60,18 +49,16 @@ def pki() -> P.TestPKI:
 
 @pytest.fixture(scope="module")
 def trusted_root(pki: P.TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return pki.write_trusted_root(tmp_path_factory.mktemp("trust") / "trusted_root.json")
+    return signed.write_trusted_root(pki, tmp_path_factory)
 
 
 @pytest.fixture
-def image(registry: RunningRegistry, request: pytest.FixtureRequest) -> Pushed:
+def image(registry: RunningRegistry, request: pytest.FixtureRequest) -> PushedImage:
     """A distinct image per row, so no row sees another row's signatures."""
-    repo = "faults/" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")
-    built = build_image([layer({"app/id.txt": request.node.nodeid.encode()})])
-    return Pushed(registry.host, repo, push(registry.host, repo, built, "v1"))
+    return signed.push_unique_image(registry.host, request, "faults")
 
 
-def gate(image: Pushed, tmp_path: Path, trusted_root: Path, fmt: str = "legacy") -> Outcome:
+def gate(image: PushedImage, tmp_path: Path, trusted_root: Path, fmt: str = "legacy") -> Outcome:
     """``gate check`` under the keyless policy; the JSON report goes to ``tmp_path``."""
     policy = tmp_path / "policy.yml"
     policy.write_text(
@@ -104,18 +91,18 @@ def check_refused(outcome: Outcome, row: Row, tmp_path: Path) -> None:
 
 
 def test_control_a_valid_keyless_signature_passes(
-    image: Pushed, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
+    image: PushedImage, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
 ) -> None:
-    P.push_legacy(image.host, image.repo, image.digest, [_signed(pki, image.digest, P.new_key())])
+    image.push_legacy(_signed(pki, image.digest, P.new_key()))
     outcome = gate(image, tmp_path, trusted_root)
     assert outcome.code == 0, outcome.output
     assert "accepted by github-release" in outcome.stdout
 
 
 def test_control_a_valid_keyless_bundle_passes(
-    image: Pushed, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
+    image: PushedImage, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
 ) -> None:
-    P.push_bundle(image.host, image.repo, image.digest, keyless_bundle(pki, image.digest))
+    image.push_bundle(keyless_bundle(pki, image.digest))
     outcome = gate(image, tmp_path, trusted_root, "bundle")
     assert outcome.code == 0, outcome.output
 
@@ -149,12 +136,12 @@ LEGACY: list[tuple[Row, Make]] = [
 def test_legacy_signature_fault(
     row: Row,
     make: Make,
-    image: Pushed,
+    image: PushedImage,
     pki: P.TestPKI,
     trusted_root: Path,
     tmp_path: Path,
 ) -> None:
-    P.push_legacy(image.host, image.repo, image.digest, [make(pki, image.digest)])
+    image.push_legacy(make(pki, image.digest))
     check_refused(gate(image, tmp_path, trusted_root), row, tmp_path)
 
 
@@ -173,27 +160,25 @@ BUNDLE: list[tuple[Row, Callable[[P.TestPKI, str], Any]]] = [
 def test_bundle_signature_fault(
     row: Row,
     make: Callable[[P.TestPKI, str], Any],
-    image: Pushed,
+    image: PushedImage,
     pki: P.TestPKI,
     trusted_root: Path,
     tmp_path: Path,
 ) -> None:
-    P.push_bundle(image.host, image.repo, image.digest, make(pki, image.digest))
+    image.push_bundle(make(pki, image.digest))
     check_refused(gate(image, tmp_path, trusted_root, "bundle"), row, tmp_path)
 
 
-def test_an_unsigned_image_fails(image: Pushed, trusted_root: Path, tmp_path: Path) -> None:
+def test_an_unsigned_image_fails(image: PushedImage, trusted_root: Path, tmp_path: Path) -> None:
     outcome = gate(image, tmp_path, trusted_root)
     check_row(outcome, Row("no signature", 1, "no cosign signature found; looked in"))
 
 
 def test_a_signature_by_an_untrusted_authority_fails(
-    image: Pushed, trusted_root: Path, tmp_path: Path
+    image: PushedImage, trusted_root: Path, tmp_path: Path
 ) -> None:
     stranger = P.TestPKI.create("stranger")
-    P.push_legacy(
-        image.host, image.repo, image.digest, [_signed(stranger, image.digest, P.new_key())]
-    )
+    image.push_legacy(_signed(stranger, image.digest, P.new_key()))
     outcome = gate(image, tmp_path, trusted_root)
     check_refused(outcome, Row("untrusted PKI", 1, "unknown Rekor logID"), tmp_path)
 
@@ -206,9 +191,9 @@ UNLOADABLE_TRUST_ROOTS = {
 
 @pytest.mark.parametrize("fault", sorted(UNLOADABLE_TRUST_ROOTS))
 def test_a_trust_root_the_gate_cannot_load_is_an_error(
-    fault: str, image: Pushed, pki: P.TestPKI, tmp_path: Path
+    fault: str, image: PushedImage, pki: P.TestPKI, tmp_path: Path
 ) -> None:
-    P.push_legacy(image.host, image.repo, image.digest, [_signed(pki, image.digest, P.new_key())])
+    image.push_legacy(_signed(pki, image.digest, P.new_key()))
     broken = tmp_path / "trusted_root.json"
     broken.write_text(UNLOADABLE_TRUST_ROOTS[fault])
     outcome = gate(image, tmp_path, broken)
@@ -280,7 +265,7 @@ def test_registry_error_while_fetching_signatures(
     with FakeRegistry() as fake:
         fake.serve_image("app", "v1", SERVED.manifest, SERVED.media_type, SERVED.blobs)
         inject(pki, fake)
-        outcome = gate(Pushed(fake.host, "app", SERVED.digest), tmp_path, trusted_root, fmt)
+        outcome = gate(PushedImage(fake.host, "app", SERVED.digest), tmp_path, trusted_root, fmt)
     check_row(outcome, Row(row.fault, row.exit_code, row.fragment.format(host=fake.host)))
     assert outcome.stdout.startswith(f"ERROR  {fake.host}/app@{SERVED.digest}")
     (check,) = read_report(tmp_path / "report.json")["checks"]
@@ -294,7 +279,7 @@ def test_signature_blob_not_matching_its_digest_is_refused_with_a_reason(
     with FakeRegistry() as fake:
         fake.serve_image("app", "v1", SERVED.manifest, SERVED.media_type, SERVED.blobs)
         _legacy_served(pki, fake, payload=Reply(200, b'{"critical": "tampered"}'))
-        outcome = gate(Pushed(fake.host, "app", SERVED.digest), tmp_path, trusted_root)
+        outcome = gate(PushedImage(fake.host, "app", SERVED.digest), tmp_path, trusted_root)
     row = Row("payload blob not matching its digest", 1, "unreadable signature: the blob does")
     check_refused(outcome, row, tmp_path)
 
@@ -305,5 +290,5 @@ def test_control_the_served_signature_passes(
     with FakeRegistry() as fake:
         fake.serve_image("app", "v1", SERVED.manifest, SERVED.media_type, SERVED.blobs)
         _legacy_served(pki, fake)
-        outcome = gate(Pushed(fake.host, "app", SERVED.digest), tmp_path, trusted_root)
+        outcome = gate(PushedImage(fake.host, "app", SERVED.digest), tmp_path, trusted_root)
     assert outcome.code == 0, outcome.output

@@ -17,9 +17,10 @@ import json
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
+
+from tests.support.httpserver import LoopbackServer
 
 #: Upper bound on any stall, so a forgotten fake can never hang the test run.
 MAX_STALL = 30.0
@@ -62,25 +63,17 @@ def error_reply(status: int, code: str, message: str, **headers: str) -> Reply:
     return Reply(status, body, {"Content-Type": "application/json", **headers})
 
 
-class FakeRegistry:
+class FakeRegistry(LoopbackServer):
     """Serve scripted replies on ``127.0.0.1:<free port>``; unknown paths answer 404."""
 
+    quiet_errors = True  # a client that gave up on a stalled reply is expected, not an error
+
     def __init__(self) -> None:
+        super().__init__()
         self._routes: dict[tuple[str, str], Handler] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.seen: list[Seen] = []
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def host(self) -> str:
-        assert self._server is not None, "use FakeRegistry as a context manager"
-        return f"127.0.0.1:{self._server.server_address[1]}"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}"
 
     def handle(self, path: str, handler: Handler, *, method: str = "GET") -> None:
         """Answer *method* requests to *path* with ``handler(seen)``."""
@@ -139,7 +132,7 @@ class FakeRegistry:
         if method != "HEAD":
             request.wfile.write(reply.body)
 
-    def __enter__(self) -> FakeRegistry:
+    def request_handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
         class _Handler(BaseHTTPRequestHandler):
@@ -154,27 +147,7 @@ class FakeRegistry:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
-        class _Server(ThreadingHTTPServer):
-            def handle_error(self, request: object, client_address: object) -> None:
-                pass  # a client that gave up on a stalled reply is expected, not an error
+        return _Handler
 
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._stop.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+    def stopping(self) -> None:
+        self._stop.set()  # stalled replies give up at once

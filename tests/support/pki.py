@@ -457,19 +457,24 @@ def resign_entry(pki: TestPKI, layer: LegacyLayer, **changes: Any) -> None:
 
 def signature_manifest(layers: list[LegacyLayer]) -> tuple[bytes, dict[str, bytes]]:
     """The ``sha256-<hex>.sig`` manifest (OCI, one layer per signature) and its blobs."""
-    config = b"{}"
+    descriptors = [
+        {
+            "mediaType": layer.media_type,
+            "size": len(layer.payload),
+            "digest": sha256_digest(layer.payload),
+            "annotations": layer.annotations,
+        }
+        for layer in layers
+    ]
+    manifest, config = signature_manifest_for(descriptors)
     blobs = {sha256_digest(config): config}
-    descriptors = []
-    for layer in layers:
-        blobs[sha256_digest(layer.payload)] = layer.payload
-        descriptors.append(
-            {
-                "mediaType": layer.media_type,
-                "size": len(layer.payload),
-                "digest": sha256_digest(layer.payload),
-                "annotations": layer.annotations,
-            }
-        )
+    blobs.update((sha256_digest(layer.payload), layer.payload) for layer in layers)
+    return manifest, blobs
+
+
+def signature_manifest_for(descriptors: list[dict[str, Any]]) -> tuple[bytes, bytes]:
+    """A signature manifest over layer *descriptors* and its ``{}`` config blob, as cosign's."""
+    config = b"{}"
     manifest = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
@@ -480,7 +485,7 @@ def signature_manifest(layers: list[LegacyLayer]) -> tuple[bytes, dict[str, byte
         },
         "layers": descriptors,
     }
-    return json.dumps(manifest).encode(), blobs
+    return json.dumps(manifest).encode(), config
 
 
 def sig_tag(digest: str) -> str:

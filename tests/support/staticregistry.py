@@ -17,13 +17,14 @@ import base64
 import json
 import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
+from tests.support.httpserver import LoopbackServer
 from tests.support.oci import OCI_MANIFEST
 from tests.support.oci import sha256_digest as sha256
+from tests.support.pki import sig_tag, signature_manifest_for
 
 __all__ = ["OCI_MANIFEST", "StaticRegistry"]
 
@@ -37,14 +38,13 @@ class _Content:
     requests: list[tuple[str, str]] = field(default_factory=list)
 
 
-class StaticRegistry:
+class StaticRegistry(LoopbackServer):
     """Use as a context manager; ``host`` is ``127.0.0.1:PORT`` once entered."""
 
     def __init__(self) -> None:
+        super().__init__()
         self._content = _Content()
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ content
 
@@ -75,12 +75,7 @@ class StaticRegistry:
 
     # ------------------------------------------------------------------ server
 
-    @property
-    def host(self) -> str:
-        assert self._server is not None, "use StaticRegistry as a context manager"
-        return f"127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> StaticRegistry:
+    def request_handler(self) -> type[BaseHTTPRequestHandler]:
         content, lock = self._content, self._lock
 
         class Handler(BaseHTTPRequestHandler):
@@ -127,21 +122,7 @@ class StaticRegistry:
                 if not head:
                     self.wfile.write(body)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        assert self._server is not None and self._thread is not None
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        return Handler
 
     # ------------------------------------------------------------------ fixtures
 
@@ -181,16 +162,6 @@ class StaticRegistry:
         return digest if manifest_path.exists() else None
 
     def add_signature_manifest(self, repo: str, digest: str, layers: list[dict[str, Any]]) -> str:
-        config = b"{}"
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "size": len(config),
-                "digest": self.add_blob(repo, config),
-            },
-            "layers": layers,
-        }
-        tag = digest.replace(":", "-") + ".sig"
-        return self.add_manifest(repo, json.dumps(manifest).encode(), OCI_MANIFEST, (tag,))
+        manifest, config = signature_manifest_for(layers)
+        self.add_blob(repo, config)
+        return self.add_manifest(repo, manifest, OCI_MANIFEST, (sig_tag(digest),))
