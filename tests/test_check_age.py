@@ -8,11 +8,10 @@ import pytest
 
 from gate.checks.age import AgeCheck, parse_created
 from gate.core import evaluate
-from gate.model import Facts, ImageConfig, Need, Status, Subject, Unavailable
+from gate.model import Facts, ImageConfig, Need, Status, Unavailable
 from gate.policy.model import ImagePolicy, Policy
+from tests.support.facts import NOW, SUBJECT
 
-NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
-SUBJECT = Subject("registry.test/app:abc1234", "sha256:" + "a" * 64, "registry.test/app", "abc1234")
 POLICY = Policy("test", image=ImagePolicy(max_age_days=90))
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from gate.checks.base_image import BaseAllowedCheck, BaseDigestCheck
 from gate.checks.interface import Check
 from gate.core import evaluate
@@ -16,13 +14,11 @@ from gate.model import (
     ManifestFacts,
     Need,
     Status,
-    Subject,
     Unavailable,
 )
 from gate.policy.model import BaseImagePolicy, Policy
+from tests.support.facts import NOW, SUBJECT
 
-NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
-SUBJECT = Subject("registry.test/app:abc1234", "sha256:" + "a" * 64, "registry.test/app", "abc1234")
 DIGEST = "sha256:" + "cd" * 32
 PIN = Policy("test", base_image=BaseImagePolicy(require_digest=True))
 ALLOWED = ("docker.io/library/debian", "gcr.io/distroless/*")

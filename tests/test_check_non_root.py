@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import pytest
 
 from gate.checks.non_root import NonRootCheck, passwd_name
@@ -13,14 +11,12 @@ from gate.model import (
     ImageConfig,
     Need,
     Status,
-    Subject,
     Unavailable,
     UserLookup,
 )
 from gate.policy.model import ImagePolicy, Policy
+from tests.support.facts import NOW, SUBJECT
 
-NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
-SUBJECT = Subject("registry.test/app:abc1234", "sha256:" + "a" * 64, "registry.test/app", "abc1234")
 POLICY = Policy("test", image=ImagePolicy(non_root=True))
 LAYER = "sha256:" + "1" * 64
 

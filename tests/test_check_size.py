@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from gate.checks.size import SizeCheck
 from gate.core import evaluate
-from gate.model import Facts, ManifestFacts, Need, Status, Subject, Unavailable
+from gate.model import Facts, ManifestFacts, Need, Status, Unavailable
 from gate.policy.model import ImagePolicy, Policy
-
-NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
-SUBJECT = Subject("registry.test/app:abc1234", "sha256:" + "a" * 64, "registry.test/app", "abc1234")
+from tests.support.facts import NOW, SUBJECT
 
 
 def judge(layers: tuple[int, ...] | Unavailable, limit_mb: float = 1):

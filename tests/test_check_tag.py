@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import pytest
 
 from gate.checks.tag import TagCheck
@@ -11,8 +9,8 @@ from gate.core import evaluate
 from gate.gitsha import find_git_sha
 from gate.model import Facts, Need, Status, Subject, Unavailable
 from gate.policy.model import ImagePolicy, Policy
+from tests.support.facts import NOW
 
-NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
 SHA = "3f2a9c1d4e5f60718293a4b5c6d7e8f901234567"
 DIGEST = "sha256:" + "a" * 64
 GIT_SHA = Policy("test", image=ImagePolicy(tag="git-sha"))

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date
 
 from gate.checks.vulnerabilities import VulnerabilitiesCheck
 from gate.core import evaluate
-from gate.model import Facts, ScanReport, Severity, Status, Subject, Unavailable, Vulnerability
+from gate.model import Facts, ScanReport, Severity, Status, Unavailable, Vulnerability
 from gate.policy.model import Policy, VulnerabilityPolicy, VulnException
-
-NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
-SUBJECT = Subject("registry.test/app:abc1234", "sha256:" + "a" * 64, "registry.test/app", "abc1234")
+from tests.support.facts import NOW, SUBJECT
 
 
 def vuln(
