@@ -8,9 +8,10 @@ whites out and re-adds the file shows the file.
 
 That is decided top-down: the topmost layer that touches the path decides, and the layers
 below it are never opened — base layers, the largest ones, usually are not read at all.
-The deciding layer is read to its end (a whiteout may come after the file in tar order, and
-the digest is only verified at EOF). Tars are read in stream mode (``r|*``, gzip or plain),
-never extracted, and only the passwd file itself is held in memory.
+The deciding layer is read to its end (a whiteout may come after the file in tar order, a
+second ``etc/passwd`` entry replaces the first, and the digest is only verified at EOF).
+Tars are read in stream mode (``r|*``, gzip or plain), never extracted, and only the
+passwd file itself is held in memory.
 
 Like glibc's ``getpwnam``, the first line with the name wins.
 """
@@ -35,6 +36,9 @@ _HIDERS = frozenset({"etc/.wh.passwd", ".wh.etc", "etc/.wh..wh..opq", ".wh..wh..
 MAX_PASSWD_BYTES = 4 * 1024 * 1024
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _UID = re.compile(r"^[0-9]+$")
+_TAR_BUFSIZE = 2048
+"""Compressed bytes per read while walking a layer. gzip inflates up to ~1000:1 (a layer
+of zeros), so each read may become ~2 MiB; tarfile's default (10 KiB) allowed ~10 MiB."""
 
 
 @dataclass(frozen=True)
@@ -73,31 +77,44 @@ def _drain(stream: VerifyingReader) -> None:
         pass
 
 
+def _entry(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes | _Hidden:
+    """What one ``etc/passwd`` tar entry provides: its bytes, or why it cannot be read."""
+    if member.isreg():
+        if member.size > MAX_PASSWD_BYTES:
+            return _Hidden(f"/etc/passwd is larger than {MAX_PASSWD_BYTES} bytes")
+        handle = tar.extractfile(member)
+        return handle.read() if handle is not None else b""
+    if member.issym():
+        return _Hidden(
+            f"/etc/passwd is a symbolic link to {member.linkname}, which is not followed"
+        )
+    if member.islnk():
+        return _Hidden(
+            f"/etc/passwd is a hard link to /{_normalise(member.linkname)}, which is not followed"
+        )
+    return _Hidden("/etc/passwd is not a regular file")
+
+
 def _walk(tar: tarfile.TarFile) -> bytes | _Hidden | None:
+    """What this layer decides about /etc/passwd, reading the whole tar.
+
+    As a runtime extracts a layer, entries apply in tar order, so when one layer holds
+    ``etc/passwd`` twice, the **last** entry is the file the container sees (taking the
+    first would let a layer show ``app:x:1000`` and ship ``app:x:0``). A whiteout hides
+    only lower layers, so it decides only when the layer adds no passwd of its own. An
+    ``etc`` that is not a directory makes the layer undecidable: refused, not guessed.
+    """
+    provided: bytes | _Hidden | None = None
     hidden: _Hidden | None = None
     for member in tar:
         path = _normalise(member.name)
         if path == PASSWD:
-            if member.isreg():
-                if member.size > MAX_PASSWD_BYTES:
-                    return _Hidden(f"/etc/passwd is larger than {MAX_PASSWD_BYTES} bytes")
-                handle = tar.extractfile(member)
-                return handle.read() if handle is not None else b""
-            if member.issym():
-                return _Hidden(
-                    f"/etc/passwd is a symbolic link to {member.linkname}, which is not followed"
-                )
-            if member.islnk():
-                return _Hidden(
-                    f"/etc/passwd is a hard link to /{_normalise(member.linkname)}, "
-                    "which is not followed"
-                )
-            return _Hidden("/etc/passwd is not a regular file")
-        if path in _HIDERS:
-            hidden = _Hidden(f"/etc/passwd is deleted (whiteout /{path})")
+            provided = _entry(tar, member)
         elif path == "etc" and not member.isdir():
-            hidden = _Hidden("/etc is not a directory")
-    return hidden
+            return _Hidden("/etc is not a directory")
+        elif path in _HIDERS:
+            hidden = _Hidden(f"/etc/passwd is deleted (whiteout /{path})")
+    return provided if provided is not None else hidden
 
 
 def _read_layer(layer: Layer) -> bytes | _Hidden | None:
@@ -109,7 +126,9 @@ def _read_layer(layer: Layer) -> bytes | _Hidden | None:
                 f"layer {layer.digest} is zstd-compressed, which the gate cannot read"
             )
         try:
-            with tarfile.open(fileobj=_Prefixed(magic, stream), mode="r|*") as tar:  # type: ignore[call-overload]
+            with tarfile.open(  # type: ignore[call-overload]
+                fileobj=_Prefixed(magic, stream), mode="r|*", bufsize=_TAR_BUFSIZE
+            ) as tar:
                 outcome: bytes | _Hidden | None = _walk(tar)
         except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
             raise ImageSourceError(f"layer {layer.digest} is not a readable tar: {error}") from None
