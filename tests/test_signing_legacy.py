@@ -194,6 +194,10 @@ def _repository(pki: P.TestPKI, digest: str, key: P.PrivateKey) -> P.LegacyLayer
     return _signed(pki, digest, key, github={"repository": "acme/fork"})
 
 
+def _repository_elsewhere(pki: P.TestPKI, digest: str, key: P.PrivateKey) -> P.LegacyLayer:
+    return _signed(pki, digest, key, github={"repository": "https://gitlab.com/acme/app"})
+
+
 def _ref(pki: P.TestPKI, digest: str, key: P.PrivateKey) -> P.LegacyLayer:
     return _signed(pki, digest, key, github={"ref": "refs/heads/feature"})
 
@@ -242,6 +246,10 @@ MUTATIONS: dict[str, tuple[Mutation, str]] = {
     "integrated-time-after-expiry": (_late, "certificate expired at integratedTime 2025-03-01T13"),
     "integrated-time-before-issue": (_early, "certificate not yet valid at integratedTime"),
     "github-repository": (_repository, "GitHub repository 'acme/fork' is not 'acme/app'"),
+    "github-repository-on-another-host": (
+        _repository_elsewhere,
+        "GitHub repository 'https://gitlab.com/acme/app' is not 'acme/app'",
+    ),
     "github-ref": (_ref, "GitHub ref 'refs/heads/feature' is not 'refs/heads/main'"),
     "git-sha": (_commit, "source commit '0000000000000000000000000000000000000000' is not"),
     "no-sct": (_no_sct, "no SCT: the certificate embeds no signed certificate timestamp"),

@@ -163,9 +163,17 @@ class IdentityPolicy:
 
     @staticmethod
     def _repository(cert: x509.Certificate) -> str | None:
+        """``owner/name`` on https://github.com, the whole SourceRepositoryURI elsewhere.
+
+        Fulcio's v2 claim names the host; keeping it for every host but github.com means
+        ``repository: acme/app`` cannot be met by ``https://gitlab.com/acme/app`` or by an
+        Enterprise server's ``acme/app`` (write that one's full URI in the policy).
+        """
         uri = claim(cert, SOURCE_REPOSITORY_URI, None)
         if uri is not None:
-            return urlsplit(uri).path.strip("/")
+            parts = urlsplit(uri)
+            path = parts.path.strip("/")
+            return path if (parts.scheme, parts.netloc) == ("https", "github.com") else uri
         return claim(cert, None, GITHUB_REPOSITORY_V1)
 
     def _commit(self, cert: x509.Certificate) -> None:

@@ -247,7 +247,7 @@ class TestPKI:
                 extensions.append((_ext("8", der_utf8(issuer)), False))
         claims = {"repository": "12", "ref": "14", "sha": "13"}
         for name, value in (github or {}).items():
-            if name == "repository":
+            if name == "repository" and "://" not in value:
                 value = f"https://github.com/{value}"
             extensions.append((_ext(claims[name], der_utf8(value)), False))
 
