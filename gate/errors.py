@@ -44,6 +44,12 @@ class RegistryError(GateError):
     """The registry could not be reached, refused us, or sent something invalid."""
 
 
+class RegistryContentError(RegistryError):
+    """The registry answered, but the content fails its checks: its digest, its size cap,
+    JSON, or media type. For the image itself that is an error like any other; for one of
+    several signatures it is a reason to refuse that signature, not to stop looking."""
+
+
 class ImageSourceError(GateError):
     """An OCI layout or docker archive that cannot be read."""
 

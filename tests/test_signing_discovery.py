@@ -151,13 +151,18 @@ def test_payload_blob_not_matching_its_digest_is_refused(
     ]
 
 
-def test_signature_manifest_that_is_not_json_is_a_registry_error(
+def test_signature_manifest_that_is_not_json_is_refused_with_a_reason(
     registry: StaticRegistry, trusted_root: Path
 ) -> None:
     registry.add_manifest("app", b"<html>oops</html>", OCI_MANIFEST, (SIG_TAG,))
 
-    with pytest.raises(RegistryError):
-        gather(registry, trusted_root, P.keyless_authority(), formats=("legacy",))
+    facts = gather(registry, trusted_root, P.keyless_authority(), formats=("legacy",))
+
+    (signature,) = facts.signatures
+    assert signature.accepted_by is None
+    (refusal,) = signature.refusals
+    assert refusal.reason.startswith("unreadable signature: the manifest for")
+    assert refusal.reason.endswith(f"{SIG_TAG} is not a JSON object")
 
 
 def test_unreachable_registry_is_an_error_not_a_missing_signature(trusted_root: Path) -> None:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from gate import __version__
-from gate.errors import RegistryError, UsageError
+from gate.errors import RegistryContentError, RegistryError, UsageError
 from gate.image import mediatypes
 from gate.image.auth import Challenge, Credentials, load_credentials, parse_challenge, token_from
 from gate.image.digests import VerifyingReader, compute, is_digest, verify
@@ -356,12 +356,12 @@ class RegistryClient:
         try:
             length = response.headers.get("Content-Length", "")
             if length.isdigit() and int(length) > limit:
-                raise RegistryError(f"{what} is larger than {limit} bytes")
+                raise RegistryContentError(f"{what} is larger than {limit} bytes")
             body = bytearray()
             for chunk in response.iter_content(1 << 16):
                 body += chunk
                 if len(body) > limit:
-                    raise RegistryError(f"{what} is larger than {limit} bytes")
+                    raise RegistryContentError(f"{what} is larger than {limit} bytes")
             return bytes(body)
         except self._requests.RequestException as error:
             raise RegistryError(
@@ -392,7 +392,7 @@ class RegistryClient:
         content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
         body = self._read(response, MAX_MANIFEST_BYTES, f"manifest {what}")
         if is_digest(reference):
-            verify(body, reference, what=f"manifest {what}", error=RegistryError)
+            verify(body, reference, what=f"manifest {what}", error=RegistryContentError)
             digest = reference
         else:
             digest = compute(body)
@@ -400,17 +400,20 @@ class RegistryClient:
             if not is_digest(header):
                 raise RegistryError(f"{self.host} sent an invalid Docker-Content-Digest for {what}")
             verify(
-                body, header, what=f"manifest {what} (Docker-Content-Digest)", error=RegistryError
+                body,
+                header,
+                what=f"manifest {what} (Docker-Content-Digest)",
+                error=RegistryContentError,
             )
         try:
             document = json.loads(body)
         except (ValueError, RecursionError):  # RecursionError: JSON nested too deep
             document = None
         if not isinstance(document, dict):
-            raise RegistryError(f"the manifest for {what} is not a JSON object")
+            raise RegistryContentError(f"the manifest for {what} is not a JSON object")
         media_type = self._media_type(content_type, document, what)
         if media_type not in accept:
-            raise RegistryError(
+            raise RegistryContentError(
                 f"{what} has media type {media_type or '(none)'}, "
                 f"expected one of {', '.join(accept)}"
             )
@@ -423,7 +426,7 @@ class RegistryClient:
         known = set(mediatypes.ALL_MANIFESTS)
         if content_type in known:
             if declared and declared != content_type:
-                raise RegistryError(
+                raise RegistryContentError(
                     f"{what} is served as {content_type} but declares mediaType {declared}"
                 )
             return content_type
@@ -448,7 +451,7 @@ class RegistryClient:
         response = self._request("GET", repo, f"{repo}/blobs/{digest}", what=what, stream=True)
         self._check(response, what, not_found=f"blob not found: {self.host}/{repo}@{digest}")
         body = self._read(response, max_bytes, what)
-        verify(body, digest, what=what, error=RegistryError)
+        verify(body, digest, what=what, error=RegistryContentError)
         return body
 
     def open_blob(self, repo: str, digest: str, *, size: int | None = None) -> VerifyingReader:
@@ -460,7 +463,7 @@ class RegistryClient:
             self._chunks(response, what),
             digest,
             what=what,
-            error=RegistryError,
+            error=RegistryContentError,
             size=size,
             on_close=response.close,
         )

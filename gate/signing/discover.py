@@ -12,9 +12,13 @@ Where cosign puts them (and where ``cosign verify`` v3 looks, bundles first):
 Cost: legacy is one manifest request plus one blob request per signature layer; bundles are
 one referrers (or fallback index) request plus a manifest and a blob per bundle.
 
-A missing tag means "no signatures there". Any other registry failure is a ``RegistryError``
-(exit 2). Material that is unreadable (a blob that does not match its digest, a malformed
-descriptor) becomes a ``Found`` with a ``problem``: that signature is refused, nothing crashes.
+A missing tag means "no signatures there". A registry that cannot be reached or refuses is a
+``RegistryError`` (exit 2): the gate cannot know what it would have found. Material the
+registry did serve but that fails its checks (``RegistryContentError``: a digest mismatch, a
+manifest that is not JSON or has the wrong media type, a blob over its cap) or that is
+malformed (a bad descriptor, an index without a manifest list) becomes a ``Found`` with a
+``problem``: that signature is refused with the reason, and the others are still judged, so
+one junk referrer cannot hide a valid signature, nor crash the run.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from gate.errors import RegistryError
+from gate.errors import RegistryContentError, RegistryError
 from gate.image import mediatypes
 from gate.image.digests import is_digest
 from gate.signing.bundle import BUNDLE_ARTIFACT_TYPE
@@ -76,15 +80,14 @@ def _is_missing(error: RegistryError) -> bool:
     return error.message.startswith("image not found")
 
 
-def _is_mismatch(error: RegistryError) -> bool:
-    return error.message.startswith("digest mismatch")
-
-
 def _manifest_or_none(
     client: SignatureRegistry, repo: str, reference: str, accept: Sequence[str]
-) -> Fetched | None:
+) -> Fetched | str | None:
+    """The manifest, None when the tag is missing, or the reason its content was refused."""
     try:
         return client.get_manifest(repo, reference, accept)
+    except RegistryContentError as error:
+        return error.message
     except RegistryError as error:
         if _is_missing(error):
             return None
@@ -100,10 +103,10 @@ def _blob(
         return None, "its descriptor has no valid digest"
     try:
         return client.get_blob(repo, digest, limit), ""
-    except RegistryError as error:
-        if _is_mismatch(error):
+    except RegistryContentError as error:
+        if error.message.startswith("digest mismatch"):
             return None, f"the blob does not match its digest {digest}"
-        raise
+        return None, error.message
 
 
 def find_legacy(
@@ -114,6 +117,8 @@ def find_legacy(
     manifest = _manifest_or_none(client, repo, tag, sorted(mediatypes.IMAGE_MANIFESTS))
     if manifest is None:
         return where, []
+    if isinstance(manifest, str):
+        return where, [Found("legacy", where, problem=manifest)]
     layers = manifest.document.get("layers")
     if not isinstance(layers, list):
         return where, [Found("legacy", where, problem="the signature manifest has no layers")]
@@ -138,16 +143,19 @@ def find_legacy(
 
 def _bundle_descriptors(
     client: SignatureRegistry, name: str, repo: str, digest: str
-) -> tuple[str, list[dict[str, Any]]]:
+) -> tuple[str, list[dict[str, Any]] | str]:
+    """Where bundles were looked for, and their descriptors or why the list was refused."""
     referrers = client.get_referrers(repo, digest, BUNDLE_ARTIFACT_TYPE)
     if referrers is not None:
         return f"{name} referrers API for {digest}", referrers
     tag = digest.replace(":", "-")
     where = f"{name}:{tag} (referrers fallback index)"
     index = _manifest_or_none(client, repo, tag, [mediatypes.OCI_INDEX])
+    if isinstance(index, str):
+        return where, index
     manifests = index.document.get("manifests") if index is not None else []
     if not isinstance(manifests, list):
-        raise RegistryError(f"the referrers fallback index {name}:{tag} has no manifests list")
+        return where, f"the referrers fallback index {name}:{tag} has no manifests list"
     wanted = [
         m
         for m in manifests
@@ -160,6 +168,8 @@ def find_bundles(
     client: SignatureRegistry, name: str, repo: str, digest: str
 ) -> tuple[str, list[Found]]:
     where, descriptors = _bundle_descriptors(client, name, repo, digest)
+    if isinstance(descriptors, str):
+        return where, [Found("bundle", where, problem=descriptors)]
     found = []
     for descriptor in descriptors:
         manifest_digest = descriptor.get("digest")
@@ -167,7 +177,11 @@ def find_bundles(
             found.append(Found("bundle", where, problem="a referrer has no valid digest"))
             continue
         at = f"{name}@{manifest_digest}"
-        manifest = client.get_manifest(repo, manifest_digest, [mediatypes.OCI_MANIFEST])
+        manifest = _manifest_or_none(client, repo, manifest_digest, [mediatypes.OCI_MANIFEST])
+        if manifest is None or isinstance(manifest, str):
+            problem = manifest or "the referrer's manifest is not in the registry"
+            found.append(Found("bundle", at, problem=problem))
+            continue
         layers = manifest.document.get("layers")
         layer = next(
             (

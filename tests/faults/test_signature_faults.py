@@ -12,17 +12,20 @@ is an error (exit 2).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gate.signing.bundle import BUNDLE_ARTIFACT_TYPE
 from tests.faults.harness import Outcome, Row, base_env, check_row, read_report, run_cli
 from tests.support import pki as P
 from tests.support import signed
 from tests.support.fakeregistry import FakeRegistry, Reply, error_reply, manifest_reply
-from tests.support.oci import OCI_MANIFEST, build_image, layer
+from tests.support.oci import OCI_INDEX, OCI_MANIFEST, build_image, layer
 from tests.support.registry import RunningRegistry
 from tests.support.signed import PushedImage
 from tests.test_signing_bundle import KEYLESS_REFUSALS, keyless_bundle
@@ -228,11 +231,6 @@ SIGNATURE_REGISTRY_FAULTS: list[tuple[Row, str, Callable[[P.TestPKI, FakeRegistr
         "legacy",
         lambda pki, fake: fake.script(SIG_TAG, DENIED),
     ),
-    (
-        Row(".sig manifest that is not JSON", 2, ".sig is not a JSON object"),
-        "legacy",
-        lambda pki, fake: fake.script(SIG_TAG, manifest_reply(b"<html>", OCI_MANIFEST)),
-    ),
     (Row("signature payload blob missing", 2, "blob not found"), "legacy", _without_payload),
     (
         Row("referrers API denied (403)", 2, "access denied to referrers of {host}/app@sha256:"),
@@ -282,6 +280,47 @@ def test_signature_blob_not_matching_its_digest_is_refused_with_a_reason(
         outcome = gate(PushedImage(fake.host, "app", SERVED.digest), tmp_path, trusted_root)
     row = Row("payload blob not matching its digest", 1, "unreadable signature: the blob does")
     check_refused(outcome, row, tmp_path)
+
+
+def test_a_sig_manifest_that_is_not_json_is_refused_with_a_reason(
+    trusted_root: Path, tmp_path: Path
+) -> None:
+    """Content the registry served but that fails its checks refuses the signature (exit 1)."""
+    with FakeRegistry() as fake:
+        fake.serve_image("app", "v1", SERVED.manifest, SERVED.media_type, SERVED.blobs)
+        fake.script(SIG_TAG, manifest_reply(b"<html>", OCI_MANIFEST))
+        outcome = gate(PushedImage(fake.host, "app", SERVED.digest), tmp_path, trusted_root)
+    row = Row(".sig manifest that is not JSON", 1, "unreadable signature: the manifest for")
+    check_refused(outcome, row, tmp_path)
+
+
+def test_a_junk_referrer_does_not_hide_a_valid_legacy_signature(
+    pki: P.TestPKI, trusted_root: Path, tmp_path: Path
+) -> None:
+    junk = b"<html>not a manifest</html>"
+    junk_digest = "sha256:" + hashlib.sha256(junk).hexdigest()
+    referrers = {
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [
+            {
+                "mediaType": OCI_MANIFEST,
+                "digest": junk_digest,
+                "size": len(junk),
+                "artifactType": BUNDLE_ARTIFACT_TYPE,
+            }
+        ],
+    }
+    with FakeRegistry() as fake:
+        fake.serve_image("app", "v1", SERVED.manifest, SERVED.media_type, SERVED.blobs)
+        _legacy_served(pki, fake)
+        index = json.dumps(referrers).encode()
+        fake.script(f"/v2/app/referrers/{SERVED.digest}", manifest_reply(index, OCI_INDEX))
+        fake.script(f"/v2/app/manifests/{junk_digest}", manifest_reply(junk, OCI_MANIFEST))
+        image = PushedImage(fake.host, "app", SERVED.digest)
+        outcome = gate(image, tmp_path, trusted_root, "bundle, legacy")
+    assert outcome.code == 0, outcome.output
+    assert "Traceback" not in outcome.output
 
 
 def test_control_the_served_signature_passes(
