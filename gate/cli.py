@@ -97,8 +97,9 @@ def _build_parser() -> argparse.ArgumentParser:
         "--build-arg",
         action="append",
         default=[],
-        metavar="K=V",
-        help="build argument for Dockerfile ARG substitution (repeatable)",
+        metavar="K[=V]",
+        help="build argument for Dockerfile ARG substitution, as docker build: K alone "
+        "takes $K (repeatable)",
     )
     check.add_argument(
         "--git-sha",

@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -53,12 +54,21 @@ def _load_policy(args: argparse.Namespace) -> tuple[Policy, list[str]]:
     return loaded, notes
 
 
-def _build_args(pairs: list[str]) -> dict[str, str]:
+def _build_args(pairs: list[str], environ: Mapping[str, str]) -> dict[str, str]:
+    """``--build-arg`` as ``docker build`` reads it: ``K=V``, or ``K`` to take ``$K``.
+
+    A bare ``K`` that is not in the environment is left out, as docker does, so the
+    Dockerfile's default (or the "pass --build-arg" error) applies.
+    """
     out: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--build-arg {pair!r}: expected KEY=VALUE")
+        if not key:
+            raise UsageError(f"--build-arg {pair!r}: expected KEY=VALUE or KEY")
+        if not sep:
+            if key not in environ:
+                continue
+            value = environ[key]
         out[key] = value
     return out
 
@@ -86,7 +96,7 @@ def _options(args: argparse.Namespace, policy: Policy) -> GatherOptions:
         scanner_timeout=args.scanner_timeout,
         reports=reports,
         dockerfiles=_dockerfiles(args, policy),
-        build_args=_build_args(args.build_arg),
+        build_args=_build_args(args.build_arg, os.environ),
         git_sha=args.git_sha,
     )
 
