@@ -136,6 +136,9 @@ class ScanReport:
     vulnerabilities: tuple[Vulnerability, ...] = ()
     secrets: tuple[Secret, ...] = ()
     image_config: Mapping[str, Any] | None = None
+    secrets_scanned: bool | None = None
+    """True when the gate ran the scanner with secret scanning on; None when unknown (a
+    saved Trivy report does not record which of its scanners ran)."""
 
 
 # --------------------------------------------------------------------------- image facts

@@ -8,6 +8,7 @@ as OCI layouts and docker archives; Trivy reads a tiny DB built by the tests
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -101,7 +102,7 @@ def test_a_saved_report_reads_exactly_as_the_live_scan(
     argv = ["trivy", "image", "--format", "json", "--output", str(saved), pushed]
     proc = subprocess.run(argv, env=trivy_env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert parse_report(saved) == live
+    assert replace(parse_report(saved), secrets_scanned=True) == live  # what only the gate knows
 
 
 def test_an_image_without_an_os_is_no_error_but_has_no_os(

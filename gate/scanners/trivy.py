@@ -130,10 +130,11 @@ class Trivy:
             if not output.is_file():
                 raise ScannerError("trivy exited 0 but wrote no report file", detail=done.stderr)
             try:
-                return parse_report(output)
+                report = parse_report(output)
             except ScannerError as error:
                 detail = "\n".join(part for part in (error.detail, done.stderr) if part)
                 raise ScannerError(error.message, detail=detail) from None
+        return dataclasses.replace(report, secrets_scanned="secret" in self.scanners)
 
     def parse_report(self, path: Path) -> ScanReport:
         return parse_report(path)
