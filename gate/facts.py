@@ -283,6 +283,18 @@ def gather(
             )
 
         source = timer.timed("resolve", resolve)
+    running = scanners_needed(policy)
+    unused = sorted(set(options.reports) - set(running))
+    if unused and policy.vulnerabilities is not None:
+        # Judging the findings of fewer reports than the user handed in would weaken the
+        # gate silently. (Without a vulnerabilities section a report only names the image
+        # and carries its config, and any report can do that.)
+        wanted = ",".join(sorted({*running, *unused}))
+        raise UsageError(
+            f"--{unused[0]}-report given, but the policy does not run {unused[0]} (it runs "
+            f"{', '.join(running) or 'no scanner'}); add {unused[0]} to "
+            f"vulnerabilities.scanners, or pass --scanners {wanted}"
+        )
     saved = {
         name: timer.timed(f"parse_{name}", lambda p=path, n=name: scanner_for(n).parse_report(p))  # type: ignore[misc]
         for name, path in options.reports.items()

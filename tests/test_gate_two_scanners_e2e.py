@@ -104,6 +104,81 @@ def test_grype_crash_is_an_error_even_when_trivy_passes(image, trivy_env, tmp_pa
     assert "failed to load vulnerability db" in result.stdout
 
 
+def test_grype_garbage_report_is_an_error_that_carries_grype_stderr(image, trivy_env, tmp_path):
+    reference, _ = image
+    stub = Stub(report='{"matches": [', stderr="grype: write interrupted by SIGPIPE")
+    env = with_grype(tmp_path, trivy_env, stub)
+    policy = tmp_path / "policy.yml"
+    policy.write_text(POLICY)
+    result = run_gate("check", *[reference, "--policy", str(policy)], env=env)
+    assert result.returncode == 2
+    assert "grype report is not valid JSON" in result.stdout
+    assert "grype: write interrupted by SIGPIPE" in result.stdout
+
+
+def test_a_report_for_a_scanner_the_policy_does_not_run_is_refused(tmp_path):
+    digest = "sha256:" + "5" * 64
+    grype = tmp_path / "grype.json"
+    grype.write_text(grype_doc("registry.test/app:v1", digest, []))
+    policy = tmp_path / "policy.yml"
+    policy.write_text("version: 1\nvulnerabilities:\n  fail_on: high\n")
+    result = run_gate(
+        "check", "--grype-report", str(grype), "--policy", str(policy), env=dict(os.environ)
+    )
+    assert result.returncode == 2
+    assert "--grype-report given, but the policy does not run grype (it runs trivy)" in (
+        result.stdout + result.stderr
+    )
+    assert "--scanners grype,trivy" in result.stdout + result.stderr
+
+
+SCANNER_CREDENTIALS = (
+    "TRIVY_USERNAME",
+    "TRIVY_PASSWORD",
+    "GRYPE_REGISTRY_AUTH_AUTHORITY",
+    "GRYPE_REGISTRY_AUTH_USERNAME",
+    "GRYPE_REGISTRY_AUTH_PASSWORD",
+)
+
+
+@pytest.mark.parametrize("trivy_own", [None, "ci-robot"])
+def test_env_registry_credentials_reach_both_scanners_in_their_own_variables(
+    image, tmp_path, trivy_own
+):
+    reference, digest = image
+    host = reference.split("/", 1)[0]
+    seen = {name: tmp_path / f"{name}-env.json" for name in ("trivy", "grype")}
+    trivy_doc = {
+        "SchemaVersion": 2,
+        "ArtifactName": f"{reference.rsplit(':', 1)[0]}@{digest}",
+        "Metadata": {"RepoDigests": [f"{reference.rsplit(':', 1)[0]}@{digest}"]},
+        "Results": [],
+    }
+    bin_dir = StubBin(tmp_path / "stubs")
+    for name, report in (
+        ("trivy", json.dumps(trivy_doc)),
+        ("grype", grype_doc(reference, digest, [])),
+    ):
+        stub = Stub(report=report, env_file=seen[name], env_names=SCANNER_CREDENTIALS)
+        bin_dir.install(name, stub)
+    env = {**os.environ, "PATH": os.pathsep.join([str(bin_dir.path), os.environ["PATH"]])}
+    env.update(REGISTRY_USERNAME="deployer", REGISTRY_PASSWORD="s3cret-Token")
+    if trivy_own:
+        env.update(TRIVY_USERNAME=trivy_own, TRIVY_PASSWORD="its-own")
+    policy = tmp_path / "policy.yml"
+    policy.write_text(POLICY)
+    result = run_gate("check", reference, "--policy", str(policy), env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    trivy = json.loads(seen["trivy"].read_text())
+    grype = json.loads(seen["grype"].read_text())
+    expected_trivy = (trivy_own, "its-own") if trivy_own else ("deployer", "s3cret-Token")
+    assert (trivy["TRIVY_USERNAME"], trivy["TRIVY_PASSWORD"]) == expected_trivy
+    assert grype["GRYPE_REGISTRY_AUTH_AUTHORITY"] == host
+    assert grype["GRYPE_REGISTRY_AUTH_USERNAME"] == "deployer"
+    assert grype["GRYPE_REGISTRY_AUTH_PASSWORD"] == "s3cret-Token"
+    assert "s3cret-Token" not in result.stdout + result.stderr
+
+
 def test_grype_report_for_another_digest_is_an_error(image, trivy_env, tmp_path):
     reference, _ = image
     other = "sha256:" + "0" * 64

@@ -33,6 +33,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 import re
 import tempfile
 from collections.abc import Callable, Mapping
@@ -43,6 +44,7 @@ from gate.errors import ScannerError
 from gate.model import ScanReport, ScanTarget, Severity, Vulnerability
 from gate.scanners._process import run_tool
 from gate.scanners._stream import Parents, stream_report
+from gate.scanners.credentials import forwarded_credentials
 
 NAME = "grype"
 _FOUND_BY = frozenset({NAME})
@@ -73,13 +75,26 @@ class Grype:
         env = dict(self._env)
         if target.kind == "registry" and target.insecure:
             env["GRYPE_REGISTRY_INSECURE_USE_HTTP"] = "true"
+        if target.kind == "registry":
+            forwarded = forwarded_credentials(
+                {**os.environ, **env},
+                "GRYPE_REGISTRY_AUTH_USERNAME",
+                "GRYPE_REGISTRY_AUTH_PASSWORD",
+            )
+            if forwarded:  # Grype keys credentials by registry host
+                forwarded["GRYPE_REGISTRY_AUTH_AUTHORITY"] = target.location.split("/", 1)[0]
+            env.update(forwarded)
         with tempfile.TemporaryDirectory(prefix="gate-grype-") as tmp:
             out = Path(tmp) / "grype.json"
             argv = [self._executable, source_for(target), "-o", "json", "--file", str(out)]
-            run_tool(argv, tool=NAME, timeout=timeout, env=env)
+            done = run_tool(argv, tool=NAME, timeout=timeout, env=env)
             if not out.is_file():
-                raise ScannerError("grype exited 0 but wrote no report file")
-            return self.parse_report(out)
+                raise ScannerError("grype exited 0 but wrote no report file", detail=done.stderr)
+            try:
+                return self.parse_report(out)
+            except ScannerError as error:  # as Trivy's: the report's fault, with stderr's tail
+                detail = "\n".join(part for part in (error.detail, done.stderr) if part)
+                raise ScannerError(error.message, detail=detail) from None
 
     def parse_report(self, path: Path) -> ScanReport:
         return parse_report(path)

@@ -38,6 +38,7 @@ pass.
 from __future__ import annotations
 
 import dataclasses
+import os
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -47,6 +48,7 @@ from gate.errors import ScannerError
 from gate.model import ScanReport, ScanTarget, Secret, Severity, Vulnerability
 from gate.scanners._process import run_tool
 from gate.scanners._stream import Parents, stream_report
+from gate.scanners.credentials import forwarded_credentials
 
 NAME = "trivy"
 SCHEMA_VERSION = 2
@@ -126,7 +128,12 @@ class Trivy:
         with tempfile.TemporaryDirectory(prefix="gate-trivy-") as tmp:
             output = Path(tmp) / "trivy.json"
             argv = self.command(target, output, timeout=timeout)
-            done = run_tool(argv, tool=NAME, timeout=timeout, env=self._env)
+            env = dict(self._env)
+            if target.kind == "registry":
+                env.update(
+                    forwarded_credentials({**os.environ, **env}, "TRIVY_USERNAME", "TRIVY_PASSWORD")
+                )
+            done = run_tool(argv, tool=NAME, timeout=timeout, env=env)
             if not output.is_file():
                 raise ScannerError("trivy exited 0 but wrote no report file", detail=done.stderr)
             try:
