@@ -344,6 +344,19 @@ def test_a_registry_image_is_scanned_remotely_by_digest(stubs: StubBin, tmp_path
     assert "--exit-code" not in argv
 
 
+def test_concurrent_runs_share_no_locked_scan_cache_by_default(
+    stubs: StubBin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TRIVY_CACHE_BACKEND", raising=False)
+    argv = _argv_of(stubs, tmp_path, Trivy(), REGISTRY_TARGET)
+    assert argv[argv.index("--cache-backend") + 1] == "memory"
+
+
+def test_a_cache_backend_the_user_chose_is_kept(stubs: StubBin, tmp_path: Path) -> None:
+    argv = _argv_of(stubs, tmp_path, Trivy(env={"TRIVY_CACHE_BACKEND": "fs"}), REGISTRY_TARGET)
+    assert "--cache-backend" not in argv
+
+
 def test_an_insecure_registry_gets_plain_http(stubs: StubBin, tmp_path: Path) -> None:
     target = ScanTarget("registry", f"registry.internal:5000/app@{DIGEST}", insecure=True)
     argv = _argv_of(stubs, tmp_path, Trivy(), target)

@@ -23,6 +23,12 @@ Why these choices:
   ``secrets`` section, since secret scanning reads every file of the image and a section
   the policy does not have is never gathered. The value is always passed explicitly, so
   a stray ``TRIVY_SCANNERS`` cannot silently turn off a check the policy asks for.
+- **No shared scan cache unless asked for.** Trivy's default ``fs`` cache is a bolt
+  database it locks exclusively, giving up after 5 s, so two Trivy runs at once (``gate
+  check --parallel`` over several images) failed with "cache may be in use by another
+  process". The gate passes ``--cache-backend memory`` unless ``TRIVY_CACHE_BACKEND`` is
+  set; the vulnerability DB is still read from the cache directory, and a CI job starts
+  with no layer cache to reuse anyway.
 - **Streaming.** Findings are read with ``gate.scanners._stream`` (one pass, memory
   bounded by what is kept). ``Packages``, misconfigurations and licences are discarded
   unread.
@@ -113,6 +119,8 @@ class Trivy:
             "--timeout",
             f"{max(timeout, 1.0):.0f}s",
         ]
+        if not {**os.environ, **self._env}.get("TRIVY_CACHE_BACKEND"):
+            argv += ["--cache-backend", "memory"]
         if target.kind == "registry":
             argv += ["--image-src", "remote"]
             if target.insecure:
