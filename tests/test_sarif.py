@@ -179,5 +179,22 @@ def test_oci_layout_category_ignores_the_tag(tmp_path: Path) -> None:
         Verdict(Subject(ref, DIGEST_A), ())
         for ref in ("oci:build/layout:v1", "oci:build/layout:v2")
     )
-    ids = {r["automationDetails"]["id"] for r in render(Run(verdicts, "p"), tmp_path)["runs"]}
+    ids = {
+        render(Run((verdict,), "p"), tmp_path)["runs"][0]["automationDetails"]["id"]
+        for verdict in verdicts
+    }
     assert ids == {"container-gate/oci:build/layout/"}
+
+
+def test_two_images_of_one_repository_in_one_run_get_distinct_categories(tmp_path: Path) -> None:
+    """upload-sarif refuses a file whose runs share a category."""
+    verdicts = tuple(
+        Verdict(Subject(f"ghcr.io/acme/app:{tag}", DIGEST_A, "ghcr.io/acme/app", tag), ())
+        for tag in ("3f2a9c1", "3f2a9c1-debug", "3f2a9c1-slim")
+    )
+    runs = render(Run(verdicts, "p"), tmp_path)["runs"]
+    assert [r["automationDetails"]["id"] for r in runs] == [
+        "container-gate/ghcr.io/acme/app/",
+        "container-gate/ghcr.io/acme/app#2/",
+        "container-gate/ghcr.io/acme/app#3/",
+    ]

@@ -94,9 +94,24 @@ def category(verdict: Verdict) -> str:
     return reference.split("@", 1)[0]
 
 
-def automation_id(verdict: Verdict) -> str:
-    """``container-gate/<category>/``: the trailing slash makes the whole id the category."""
-    return f"{CATEGORY_PREFIX}/{category(verdict)}/"
+def automation_ids(verdicts: Iterable[Verdict]) -> list[str]:
+    """One distinct ``container-gate/<category>/`` per run (the trailing slash makes the
+    whole id the category), as code scanning requires of the runs in one file.
+
+    Two images of one repository in one run (``app:<sha>`` and ``app:<sha>-debug``) would
+    share a category, and ``upload-sarif`` refuses the whole file then. The first keeps the
+    plain id; the n-th of the same repository gets ``container-gate/<repo>#n/``, stable as
+    long as the images are listed in the same order (tags change every build, so they
+    cannot name a category).
+    """
+    seen: dict[str, int] = {}
+    ids = []
+    for verdict in verdicts:
+        name = category(verdict)
+        seen[name] = seen.get(name, 0) + 1
+        suffix = f"#{seen[name]}" if seen[name] > 1 else ""
+        ids.append(f"{CATEGORY_PREFIX}/{name}{suffix}/")
+    return ids
 
 
 def rule_id(check: CheckResult, problem: Problem) -> str:
@@ -178,7 +193,12 @@ class SarifRenderer:
         return {
             "$schema": SCHEMA_URI,
             "version": "2.1.0",
-            "runs": [self._run(verdict, run.policy_source) for verdict in run.verdicts],
+            "runs": [
+                self._run(verdict, run.policy_source, automation)
+                for verdict, automation in zip(
+                    run.verdicts, automation_ids(run.verdicts), strict=True
+                )
+            ],
         }
 
     def _uri(self, file: str) -> str:
@@ -232,7 +252,7 @@ class SarifRenderer:
                     },
                 }
 
-    def _run(self, verdict: Verdict, policy_source: str) -> dict[str, Any]:
+    def _run(self, verdict: Verdict, policy_source: str, automation: str) -> dict[str, Any]:
         rules: dict[str, dict[str, Any]] = {}
         results = list(self._results(verdict, rules))
         errors = [c for c in verdict.checks if c.status is Status.ERROR]
@@ -255,7 +275,7 @@ class SarifRenderer:
                     "rules": list(rules.values()),
                 }
             },
-            "automationDetails": {"id": automation_id(verdict)},
+            "automationDetails": {"id": automation},
             "invocations": [invocation],
             "results": results,
             "properties": {
