@@ -163,27 +163,32 @@ def _main(argv: Sequence[str] | None) -> int:
         return run_check(args)
     except PolicyError as error:
         # Already FILE:LINE:COL: what is wrong; what is allowed (one line per problem).
-        print(error.message, file=sys.stderr)
+        _print_error(error.message)
         return EXIT_ERROR
     except GateError as error:
         kind = "usage error" if isinstance(error, UsageError) else "error"
-        print(f"ERROR  {kind}: {error.message}", file=sys.stderr)
-        if error.detail:
-            detail = error.detail.rstrip()
-            if os.environ.get("GITHUB_ACTIONS") == "true":
-                from gate.report.github import guard
-
-                detail = guard(detail).rstrip()
-            print(detail, file=sys.stderr)
+        _print_error(f"ERROR  {kind}: {error.message}\n{error.detail.rstrip()}")
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("ERROR  interrupted", file=sys.stderr)
         return EXIT_ERROR
     except Exception:
         # A bug in the gate. Fail closed, and show enough to report it.
-        print(
-            "ERROR  internal error in container-gate (this is a bug; please report it):",
-            file=sys.stderr,
+        _print_error(
+            "ERROR  internal error in container-gate (this is a bug; please report it):\n"
+            + traceback.format_exc()
         )
-        traceback.print_exc()
         return EXIT_ERROR
+
+
+def _print_error(text: str) -> None:
+    """Print to stderr; in GitHub Actions, wrapped so no line of it runs as a workflow command.
+
+    Messages quote what registries, scanners and files said, which the gate does not control.
+    """
+    text = text.rstrip()
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        from gate.report.github import guard
+
+        text = guard(text).rstrip()
+    print(text, file=sys.stderr)

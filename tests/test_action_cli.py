@@ -131,3 +131,30 @@ def test_sarif_is_schema_valid_with_one_category_per_image(github_run) -> None:
         p["artifactLocation"]["uri"] == "svc/Dockerfile" and p["region"]["startLine"] == 1
         for p in located
     )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["check", "registry.test/app:v1", "--policy", "missing\n::error::injected"],
+        ["check", "registry.test/app:v1\n::error::injected"],
+    ],
+    ids=["policy error", "usage error"],
+)
+def test_error_messages_in_actions_cannot_issue_workflow_commands(
+    argv: list[str], tmp_path
+) -> None:
+    env = {"PATH": "/usr/bin:/bin", "GITHUB_ACTIONS": "true", "HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "gate", *argv],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "::error::injected" in done.stdout + done.stderr  # shown, as data
+    issued = issued_commands(done.stdout) + issued_commands(done.stderr)
+    # The gate's own annotation may quote the text (escaped); the text itself issues nothing.
+    assert not [c for c in issued if c[2].startswith("injected")], issued
