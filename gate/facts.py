@@ -125,10 +125,25 @@ def _subject_from_reports(reports: tuple[ScanReport, ...]) -> Subject:
     )
 
 
-def _check_report_matches(subject: Subject, reports: tuple[ScanReport, ...]) -> None:
-    """A saved report must describe the digest being judged, or it judges another image."""
+def _check_report_matches(
+    subject: Subject, reports: tuple[ScanReport, ...], *, saved: bool
+) -> None:
+    """A report must describe the digest being judged, or it judges another image.
+
+    A *saved* report that names no digest (Trivy's and Grype's reports of an OCI layout or
+    an archive list none) cannot be tied to the judged image at all, so with IMAGE it is
+    refused too: the gate judges one digest, never "probably the same image". A scan the
+    gate ran itself was pointed at the judged image by the gate, so only a digest that
+    contradicts it counts.
+    """
     for report in reports:
         digests = {d.rpartition("@")[2] for d in report.digests}
+        if saved and subject.digest and not digests:
+            raise UsageError(
+                f"the {report.scanner} report names no image digest, so it cannot be tied to "
+                f"the judged image {subject.digest}; let the gate run {report.scanner} on IMAGE, "
+                f"or judge the report alone (omit IMAGE)"
+            )
         if subject.digest and digests and subject.digest not in digests:
             raise UsageError(
                 f"the {report.scanner} report is for {', '.join(sorted(digests))}, "
@@ -175,7 +190,7 @@ class _Gatherer:
         scanner = scanner_for(name, self.policy)
         report = scanner.scan(target, timeout=self.options.scanner_timeout)
         try:
-            _check_report_matches(self.source.subject, (report,))
+            _check_report_matches(self.source.subject, (report,), saved=False)
         except UsageError as error:
             raise ScannerError(f"{name} scanned the wrong image: {error.message}") from error
         return report
@@ -302,7 +317,8 @@ def gather(
     if source is None and not saved:
         raise UsageError("no IMAGE given; pass an image reference or --trivy-report/--grype-report")
     subject = source.subject if source else _subject_from_reports(tuple(saved.values()))
-    _check_report_matches(subject, tuple(saved.values()))
+    # Without IMAGE the subject comes from the reports: they must agree with each other.
+    _check_report_matches(subject, tuple(saved.values()), saved=source is not None)
 
     g = _Gatherer(policy, needs, options, timer, source, saved)
     with ThreadPoolExecutor(max_workers=6) as pool:

@@ -222,6 +222,20 @@ def test_saved_report_for_another_digest_is_refused(vulnerable, clean, trivy_env
     assert "not for the judged image" in result.stdout + result.stderr
 
 
+def test_saved_report_naming_no_digest_cannot_be_tied_to_the_image(vulnerable, trivy_env, tmp_path):
+    saved = tmp_path / "trivy.json"
+    # What `trivy image --input layout/` writes: no RepoDigests, so no digest to compare.
+    saved.write_text(
+        json.dumps({"SchemaVersion": 2, "ArtifactName": "layout/", "Metadata": {}, "Results": []})
+    )
+    policy = write_policy(tmp_path, "vulnerabilities:\n  fail_on: high\n")
+    result = gate(
+        "check", vulnerable, "--trivy-report", str(saved), "--policy", str(policy), env=trivy_env
+    )
+    assert result.returncode == 2
+    assert "the trivy report names no image digest" in result.stdout + result.stderr
+
+
 def test_oci_layout_and_docker_archive_are_gated_like_the_registry(trivy_env, tmp_path):
     image = build_image([layer(debian_rootfs(VULNERABLE_DEBIAN_PACKAGES))])
     write_oci_layout(tmp_path / "layout", image, tag="v1")
