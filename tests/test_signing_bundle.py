@@ -36,9 +36,12 @@ def image(registry: Any, request: pytest.FixtureRequest) -> PushedImage:
 verify = partial(signed.verify, formats=("bundle",))
 
 
-def keyless_bundle(pki: P.TestPKI, digest: str, **options: Any) -> dict[str, Any]:
+def keyless_bundle(
+    pki: P.TestPKI, digest: str, cert_options: dict[str, Any] | None = None, **options: Any
+) -> dict[str, Any]:
     key = P.new_key()
-    cert = pki.fulcio_certificate(key, github={**P.GITHUB_CLAIMS, **options.pop("github", {})})
+    github = {**P.GITHUB_CLAIMS, **options.pop("github", {})}
+    cert = pki.fulcio_certificate(key, github=github, **(cert_options or {}))
     return P.sigstore_bundle(pki, digest, key, cert=cert, **options)
 
 
@@ -118,6 +121,8 @@ def _tamper_signature(pki: P.TestPKI, digest: str) -> dict[str, Any]:
     return bundle
 
 
+EVIL_WORKFLOW = "https://github.com/evil/app/.github/workflows/release.yml@refs/heads/main"
+
 KEYLESS_REFUSALS: dict[str, tuple[Any, str]] = {
     "predicate-type": (
         lambda pki, d: _keyless(pki, d, predicate_type="https://slsa.dev/provenance/v1"),
@@ -130,6 +135,27 @@ KEYLESS_REFUSALS: dict[str, tuple[Any, str]] = {
     "github-ref": (
         lambda pki, d: _keyless(pki, d, github={"ref": "refs/heads/dev"}),
         "GitHub ref 'refs/heads/dev' is not 'refs/heads/main'",
+    ),
+    "certificate-subject": (
+        lambda pki, d: _keyless(pki, d, cert_options={"subject": EVIL_WORKFLOW}),
+        f"subject '{EVIL_WORKFLOW}' does not match",
+    ),
+    "certificate-issuer": (
+        lambda pki, d: _keyless(pki, d, cert_options={"issuer": "https://accounts.example.com"}),
+        "issuer mismatch: issuer 'https://accounts.example.com' is not "
+        "'https://token.actions.githubusercontent.com'",
+    ),
+    "github-repository": (
+        lambda pki, d: _keyless(pki, d, github={"repository": "acme/fork"}),
+        "GitHub repository 'acme/fork' is not 'acme/app'",
+    ),
+    "github-repository-on-another-host": (
+        lambda pki, d: _keyless(pki, d, github={"repository": "https://gitlab.com/acme/app"}),
+        "GitHub repository 'https://gitlab.com/acme/app' is not 'acme/app'",
+    ),
+    "git-sha": (
+        lambda pki, d: _keyless(pki, d, github={"sha": "0" * 40}),
+        f"source commit '{'0' * 40}' is not",
     ),
     "dsse-signature": (_tamper_signature, "the bundle does not verify: DSSE: invalid signature"),
     "integrated-time": (
