@@ -158,10 +158,13 @@ KEYLESS_REFUSALS: dict[str, tuple[Any, str]] = {
         f"source commit '{'0' * 40}' is not",
     ),
     "dsse-signature": (_tamper_signature, "the bundle does not verify: DSSE: invalid signature"),
-    "integrated-time": (
+    "integrated-time-after-expiry": (
         lambda pki, d: _keyless(pki, d, integrated_time=P.SIGNED_AT + timedelta(days=1)),
-        "the bundle does not verify: failed to build timestamp certificate chain: "
-        "validation failed: cert is not valid at validation time",
+        "certificate expired at integratedTime 2025-03-02T12:00:00Z",
+    ),
+    "integrated-time-before-issue": (
+        lambda pki, d: _keyless(pki, d, integrated_time=P.SIGNED_AT - timedelta(minutes=5)),
+        "certificate not yet valid at integratedTime",
     ),
 }
 

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime, timezone
 from typing import Any
 
 from gate.signing import Refused
 from gate.signing.authority import Context, KeyAuthority, KeylessAuthority, Verifier
+from gate.signing.fulcio import check_validity
 from gate.signing.keys import b64decode, load_pem_public_key, spki_der, verifies
 from gate.signing.tlog import dsse_record, parse_bundle_entry, verify_set
 
@@ -49,7 +51,20 @@ def check_statement(payload_type: str, payload: bytes, digest: str) -> None:
         raise Refused(f"digest mismatch: the statement's subjects are {digests}, not {digest}")
 
 
-def _verify_keyless(raw: bytes, authority: KeylessAuthority, ctx: Context) -> tuple[str, bytes]:
+def _integrated_at(material: dict[str, Any]) -> datetime | None:
+    """The first tlog entry's ``integratedTime`` as written (not yet verified), if any."""
+    entries = material.get("tlogEntries")
+    entry = entries[0] if isinstance(entries, list) and entries else None
+    when = entry.get("integratedTime") if isinstance(entry, dict) else None
+    try:
+        return datetime.fromtimestamp(int(when), tz=timezone.utc) if when is not None else None
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None  # malformed: sigstore refuses it below, with its reason
+
+
+def _verify_keyless(
+    raw: bytes, material: dict[str, Any], authority: KeylessAuthority, ctx: Context
+) -> tuple[str, bytes]:
     from sigstore.errors import Error as SigstoreError
     from sigstore.models import Bundle
     from sigstore.verify import Verifier as SigstoreVerifier
@@ -58,6 +73,12 @@ def _verify_keyless(raw: bytes, authority: KeylessAuthority, ctx: Context) -> tu
         bundle = Bundle.from_json(raw)
     except Exception as exc:  # InvalidBundle, pydantic/protobuf parse errors, bad base64
         raise Refused(f"the bundle is malformed: {_one_line(exc)}") from None
+    when = _integrated_at(material)
+    if when is not None:
+        # The same reason a legacy signature gets (as cosign's CheckExpiry), before sigstore's
+        # "cert is not valid at validation time". Only a refusal rests on this unverified
+        # time; acceptance still needs sigstore to verify the entry.
+        check_validity(bundle.signing_certificate, when, "integratedTime")
     try:
         verifier = SigstoreVerifier(trusted_root=ctx.trust.sigstore)
         return verifier.verify_dsse(bundle, authority.identity)
@@ -128,7 +149,7 @@ def verify_bundle(raw: bytes, authority: Verifier, ctx: Context) -> None:
     if isinstance(authority, KeylessAuthority):
         if not keyless:
             raise Refused("the bundle was signed with a key, not keyless")
-        payload_type, payload = _verify_keyless(raw, authority, ctx)
+        payload_type, payload = _verify_keyless(raw, material, authority, ctx)
     else:
         if keyless:
             raise Refused("the bundle is keyless (a Fulcio certificate), not signed with a key")
