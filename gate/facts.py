@@ -288,16 +288,6 @@ def gather(
     timer: Timer,
 ) -> tuple[Facts, dict[str, Any]]:
     """Gather the facts for one image. Returns the facts and the tool versions used."""
-    source: ImageSource | None = None
-    if image is not None:
-        from gate.image.sources import open_image
-
-        def resolve() -> ImageSource:
-            return open_image(
-                image, insecure_hosts=options.insecure_hosts, platform=options.platform
-            )
-
-        source = timer.timed("resolve", resolve)
     running = scanners_needed(policy)
     unused = sorted(set(options.reports) - set(running))
     if unused and policy.vulnerabilities is not None:
@@ -310,6 +300,16 @@ def gather(
             f"{', '.join(running) or 'no scanner'}); add {unused[0]} to "
             f"vulnerabilities.scanners, or pass --scanners {wanted}"
         )
+    source: ImageSource | None = None
+    if image is not None:
+        from gate.image.sources import open_image
+
+        def resolve() -> ImageSource:
+            return open_image(
+                image, insecure_hosts=options.insecure_hosts, platform=options.platform
+            )
+
+        source = timer.timed("resolve", resolve)
     saved = {
         name: timer.timed(f"parse_{name}", lambda p=path, n=name: scanner_for(n).parse_report(p))  # type: ignore[misc]
         for name, path in options.reports.items()
