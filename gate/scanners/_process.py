@@ -25,9 +25,10 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import IO
+from pathlib import Path
+from typing import IO, TypeVar
 
 from gate.errors import ScannerError
 
@@ -57,6 +58,26 @@ class Completed:
     stdout: str
     stderr: str
     duration: float
+
+
+_Report = TypeVar("_Report")
+
+
+def read_output(
+    done: Completed, path: Path, *, tool: str, parse: Callable[[Path], _Report]
+) -> _Report:
+    """Parse the report file a successful run wrote, keeping the run's stderr tail.
+
+    A missing file or an unusable report is the tool's failure as much as a crash is, so
+    its error carries what the tool said on stderr (the cause is usually there).
+    """
+    if not path.is_file():
+        raise ScannerError(f"{tool} exited 0 but wrote no report file", detail=done.stderr)
+    try:
+        return parse(path)
+    except ScannerError as error:
+        detail = "\n".join(part for part in (error.detail, done.stderr) if part)
+        raise ScannerError(error.message, detail=detail) from None
 
 
 class _Tail:

@@ -42,7 +42,7 @@ from typing import Any, NoReturn, TypeVar
 
 from gate.errors import ScannerError
 from gate.model import ScanReport, ScanTarget, Severity, Vulnerability
-from gate.scanners._process import run_tool
+from gate.scanners._process import read_output, run_tool
 from gate.scanners._stream import Parents, stream_report
 from gate.scanners.credentials import forwarded_credentials
 
@@ -88,13 +88,7 @@ class Grype:
             out = Path(tmp) / "grype.json"
             argv = [self._executable, source_for(target), "-o", "json", "--file", str(out)]
             done = run_tool(argv, tool=NAME, timeout=timeout, env=env)
-            if not out.is_file():
-                raise ScannerError("grype exited 0 but wrote no report file", detail=done.stderr)
-            try:
-                return self.parse_report(out)
-            except ScannerError as error:  # as Trivy's: the report's fault, with stderr's tail
-                detail = "\n".join(part for part in (error.detail, done.stderr) if part)
-                raise ScannerError(error.message, detail=detail) from None
+            return read_output(done, out, tool=NAME, parse=parse_report)
 
     def parse_report(self, path: Path) -> ScanReport:
         return parse_report(path)

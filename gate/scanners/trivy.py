@@ -52,7 +52,7 @@ from typing import Any, NoReturn, TypeVar
 
 from gate.errors import ScannerError
 from gate.model import ScanReport, ScanTarget, Secret, Severity, Vulnerability
-from gate.scanners._process import run_tool
+from gate.scanners._process import read_output, run_tool
 from gate.scanners._stream import Parents, stream_report
 from gate.scanners.credentials import forwarded_credentials
 
@@ -142,13 +142,7 @@ class Trivy:
                     forwarded_credentials({**os.environ, **env}, "TRIVY_USERNAME", "TRIVY_PASSWORD")
                 )
             done = run_tool(argv, tool=NAME, timeout=timeout, env=env)
-            if not output.is_file():
-                raise ScannerError("trivy exited 0 but wrote no report file", detail=done.stderr)
-            try:
-                report = parse_report(output)
-            except ScannerError as error:
-                detail = "\n".join(part for part in (error.detail, done.stderr) if part)
-                raise ScannerError(error.message, detail=detail) from None
+            report = read_output(done, output, tool=NAME, parse=parse_report)
         return dataclasses.replace(report, secrets_scanned="secret" in self.scanners)
 
     def parse_report(self, path: Path) -> ScanReport:
