@@ -13,12 +13,16 @@ so CI can never pass by skipping the proof.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
 import shutil
 import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,3 +81,49 @@ def build(package: str, *, module: Path = ORACLES, timeout: float = 900) -> Path
             pytest.fail(f"go build ./{package} failed:\n{done.stderr[-4000:]}", pytrace=False)
         partial.replace(target)
         return target
+
+
+class Oracle:
+    """A long-running oracle process answering one JSON object per line.
+
+    Differential tests ask thousands of generated questions; one process per question would
+    spend the run in fork and exec. The oracle reads a JSON line from stdin and writes exactly
+    one JSON line back, so ``ask`` is a round trip over a pipe.
+    """
+
+    def __init__(self, binary: Path) -> None:
+        self._proc = subprocess.Popen(
+            [str(binary)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+        )
+
+    def ask(self, question: object) -> Any:
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write(json.dumps(question) + "\n")
+        self._proc.stdin.flush()
+        line = self._proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"oracle exited with {self._proc.wait()} on {question!r}")
+        return json.loads(line)
+
+    def close(self) -> None:
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+
+@contextlib.contextmanager
+def oracle(package: str) -> Iterator[Oracle]:
+    """Build (once) and run the oracle ``tests/oracles/<package>`` for the ``with`` block."""
+    running = Oracle(build(package))
+    try:
+        yield running
+    finally:
+        running.close()
