@@ -23,7 +23,7 @@ import weakref
 from collections.abc import Mapping
 from pathlib import Path
 
-from gate.errors import EngineError
+from gate.errors import EngineError, ImageSourceError
 from gate.image.digests import compute, is_digest
 from gate.image.engine import Engine
 from gate.image.manifest import MAX_MANIFEST_BYTES, json_object
@@ -52,7 +52,13 @@ class DaemonSource(DockerArchiveSource):
             path = Path(directory) / "image.tar"
             with path.open("xb") as out:
                 engine.export(image_id, out)
-            super().__init__(text, DockerArchiveSpec(path))
+            try:
+                super().__init__(text, DockerArchiveSpec(path))
+            except ImageSourceError as error:
+                raise EngineError(
+                    f"{engine.where} exported {spec.name!r} as an unusable docker archive: "
+                    f"{error.message}"
+                ) from None
             exported = self.subject.digest
             assert exported is not None
             if exported != image_id and not self._leads_to(image_id, exported, _MAX_DEPTH):
