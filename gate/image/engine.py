@@ -196,6 +196,8 @@ class Engine:
             connection.close()
         if len(body) > _MAX_JSON_BYTES:
             raise EngineError(f"{self.where}: GET {path} is larger than {_MAX_JSON_BYTES} bytes")
+        if response.length:  # http.client returns what came before an early EOF
+            raise EngineError(f"{self.where}: the answer to GET {path} was cut off")
         try:
             doc = json.loads(body)
         except (ValueError, RecursionError):
@@ -219,6 +221,11 @@ class Engine:
                         f"{_reason(error)}"
                     ) from None
                 if not chunk:
+                    if response.length:  # http.client returns b"" at an early EOF
+                        raise EngineError(
+                            f"{self.where} failed while exporting {name!r} after {written} "
+                            f"bytes: the answer was cut off {response.length} bytes short"
+                        )
                     return written
                 written += len(chunk)
                 if written > self.max_bytes:
