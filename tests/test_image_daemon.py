@@ -21,6 +21,7 @@ from gate.image.passwd import lookup_user
 from gate.image.reference import DaemonSpec, parse_image
 from gate.image.sources import open_image
 from gate.image.sources.daemon import DaemonSource
+from gate.scanners.grype import source_for
 from tests.support.fakeengine import docker_archive_bytes, fake_engine, serve_image, with_members
 from tests.support.oci import build_image, layer, write_docker_archive
 from tests.support.podman import RunningPodman
@@ -120,6 +121,7 @@ def test_the_judged_digest_is_the_image_id_and_scanners_get_the_export(
     assert source.scan_target.kind == "docker-archive"
     export = Path(source.scan_target.location)
     assert export.is_file() and export.is_relative_to(tmp_path)
+    assert source_for(source.scan_target) == f"docker-archive:{export}"
     assert source.config().user == "app"
     assert lookup_user("app", source.layers()).uid == 1000
     source.close()
