@@ -34,7 +34,7 @@ def resolve_seconds(argv: list[str], env: dict[str, str], work: Path, runs: int)
         subprocess.run(
             [*argv, "--report-json", str(report)], env=env, capture_output=True, check=False
         )
-        seconds.append(json.loads(report.read_text())["timings"]["resolve"])
+        seconds.append(float(json.loads(report.read_text())["timings"]["resolve"]))
     return statistics.median(seconds)
 
 
