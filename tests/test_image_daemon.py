@@ -23,6 +23,7 @@ from gate.image.sources import open_image
 from gate.image.sources.daemon import DaemonSource
 from gate.scanners.grype import source_for
 from tests.support.fakeengine import docker_archive_bytes, fake_engine, serve_image, with_members
+from tests.support.fakeregistry import FakeRegistry
 from tests.support.oci import build_image, layer, write_docker_archive
 from tests.support.podman import RunningPodman
 from tests.support.rootfs import APP_PASSWD
@@ -83,6 +84,8 @@ def test_a_loopback_tcp_engine_is_spoken_to_in_plain_http(url):
         ({"DOCKER_HOST": "tcp://127.0.0.1:2376", "DOCKER_TLS_VERIFY": "1"}, "TLS"),
         ({"DOCKER_HOST": "tcp://127.0.0.1:2376", "DOCKER_CERT_PATH": "/c"}, "TLS"),
         ({"DOCKER_HOST": "tcp://127.0.0.1"}, "tcp://127.0.0.1:PORT"),
+        ({"DOCKER_HOST": "tcp://me@127.0.0.1:2375"}, "tcp://127.0.0.1:PORT"),
+        ({"DOCKER_HOST": "tcp://127.0.0.1:2376", "DOCKER_TLS": "1"}, "TLS"),
         ({"DOCKER_HOST": "ssh://me@build"}, "only unix"),
         ({"DOCKER_HOST": "npipe:////./pipe/docker_engine"}, "only unix"),
         ({"DOCKER_HOST": "unix://relative.sock"}, "absolute"),
@@ -224,3 +227,11 @@ def test_layers_are_verified_against_the_exported_config():
         )
         with pytest.raises(Exception, match="digest mismatch"):
             lookup_user("app", source.layers())
+
+
+def test_a_loopback_tcp_engine_is_read_like_a_socket_one():
+    with FakeRegistry() as fake:  # the scripted engine on 127.0.0.1:<port>
+        serve_image(fake, "app:1", docker_archive_bytes(APP, "app:1"), image_id=APP.config_digest)
+        source = open_image("docker-daemon:app:1", environ={"DOCKER_HOST": f"tcp://{fake.host}"})
+    assert source.subject.digest == APP.config_digest
+    assert fake.seen[0].headers["Host"] == "docker"

@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from gate.errors import EngineError, UsageError
-from gate.image.registry import hostname, is_loopback, seconds_from
+from gate.image.registry import is_loopback, seconds_from
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 TIMEOUT_VARIABLE = "CONTAINER_GATE_ENGINE_TIMEOUT"
@@ -71,16 +71,15 @@ def engine_address(environ: Mapping[str, str]) -> EngineAddress:
             port = parts.port
         except ValueError:
             port = None
-        if not parts.hostname or port is None or parts.path.strip("/") or parts.query:
+        host = parts.hostname
+        if not host or port is None or "@" in parts.netloc or parts.path.strip("/") or parts.query:
             raise UsageError(f"DOCKER_HOST={url!r}: expected tcp://127.0.0.1:PORT")
-        tls = environ.get("DOCKER_TLS_VERIFY", "") or environ.get("DOCKER_CERT_PATH", "")
-        if tls:
+        if any(environ.get(v, "") for v in ("DOCKER_TLS", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")):
             raise UsageError(
                 f"DOCKER_HOST={url!r} with DOCKER_TLS_VERIFY/DOCKER_CERT_PATH: TLS to the engine "
                 "is not supported; reach it over a unix socket (or an SSH tunnel to one), "
                 "or `docker save` the image and pass docker-archive:FILE"
             )
-        host = hostname(parts.netloc)
         if not is_loopback(host):
             raise UsageError(
                 f"DOCKER_HOST={url!r}: plain HTTP is spoken to a loopback engine only, and TLS "
