@@ -22,10 +22,22 @@ from tests.support.fakeregistry import FakeRegistry, Reply
 from tests.support.oci import BuiltImage, write_docker_archive
 
 
-def fake_engine() -> FakeRegistry:
-    """A fake engine on ``<new temp dir>/engine.sock``: pytest's tmp_path can be too long
-    for a socket's 108-byte path."""
-    return FakeRegistry(unix_path=Path(tempfile.mkdtemp(prefix="engine-")) / "engine.sock")
+class FakeEngine(FakeRegistry):
+    """Scripted replies on ``<new temp dir>/engine.sock`` (pytest's tmp_path can be too long
+    for a socket's 108-byte path); leaving removes the socket and its directory."""
+
+    def __init__(self) -> None:
+        super().__init__(unix_path=Path(tempfile.mkdtemp(prefix="engine-")) / "engine.sock")
+
+    def __exit__(self, *exc_info: object) -> None:
+        super().__exit__(*exc_info)
+        assert self.unix_path is not None
+        self.unix_path.parent.rmdir()
+
+
+def fake_engine() -> FakeEngine:
+    """A :class:`FakeEngine`, to use as a context manager."""
+    return FakeEngine()
 
 
 def docker_archive_bytes(image: BuiltImage, repo_tag: str) -> bytes:

@@ -95,3 +95,5 @@ class RunningPodman(BackgroundService):
         self.stop()
         shutil.rmtree(self.workdir / "root", ignore_errors=True)
         self.socket_path.unlink(missing_ok=True)
+        if self.socket_path.parent != self.workdir:
+            shutil.rmtree(self.socket_path.parent, ignore_errors=True)
