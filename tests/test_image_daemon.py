@@ -24,7 +24,7 @@ from gate.image.sources.daemon import DaemonSource
 from gate.scanners.grype import source_for
 from tests.support.fakeengine import docker_archive_bytes, fake_engine, serve_image, with_members
 from tests.support.fakeregistry import FakeRegistry
-from tests.support.oci import build_image, layer, write_docker_archive
+from tests.support.oci import build_image, layer, layer_tar, write_docker_archive
 from tests.support.podman import RunningPodman
 from tests.support.rootfs import APP_PASSWD
 
@@ -134,6 +134,26 @@ def test_the_judged_digest_is_the_image_id_and_scanners_get_the_export(
 def test_the_image_id_form_reads_the_same_image(podman, app_in_podman):
     environ = {"DOCKER_HOST": podman.docker_host}
     source = open_image(f"docker-daemon:{APP.config_digest}", environ=environ)
+    assert source.subject.digest == APP.config_digest and source.subject.tag is None
+
+
+def test_an_image_podman_built_itself_is_judged_by_its_id(podman, tmp_path):
+    """``podman import --change USER``: the config is Podman's, and its digest is the id."""
+    rootfs = tmp_path / "rootfs.tar"
+    rootfs.write_bytes(layer_tar({"etc/passwd": APP_PASSWD.encode(), "app/run": b"#!/bin/sh\n"}))
+    image_id = podman.import_rootfs(rootfs, "localhost/daemon/imported:1", "USER 1000")
+    environ = {"DOCKER_HOST": podman.docker_host}
+    source = open_image("docker-daemon:localhost/daemon/imported:1", environ=environ)
+    assert source.subject.digest == image_id
+    assert source.config().user == "1000"
+
+
+def test_a_repo_digest_name_is_resolved_by_the_engine(podman, app_in_podman):
+    repo_digest = podman.podman(
+        "image", "inspect", "--format", "{{index .RepoDigests 0}}", app_in_podman
+    ).strip()
+    environ = {"DOCKER_HOST": podman.docker_host}
+    source = open_image(f"docker-daemon:{repo_digest}", environ=environ)
     assert source.subject.digest == APP.config_digest and source.subject.tag is None
 
 

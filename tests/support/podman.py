@@ -86,6 +86,17 @@ class RunningPodman(BackgroundService):
         """``podman load`` a docker archive: the image id is the archive's config digest."""
         self.podman("load", "--quiet", "--input", str(archive))
 
+    def import_rootfs(self, rootfs_tar: Path, name: str, *changes: str) -> str:
+        """``podman import`` a rootfs tar as *name* with Dockerfile *changes* (``USER 1000``):
+        an image whose config Podman wrote itself. Returns its image id (``sha256:…``)."""
+        flags = [f"--change={change}" for change in changes]
+        self.podman("import", "--quiet", *flags, str(rootfs_tar), name)
+        return self.image_id(name)
+
+    def image_id(self, name: str) -> str:
+        """The engine's id for *name*, as ``sha256:<hex>``."""
+        return "sha256:" + self.podman("image", "inspect", "--format", "{{.Id}}", name).strip()
+
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
