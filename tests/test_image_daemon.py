@@ -65,9 +65,10 @@ def test_malformed_daemon_names_are_refused_before_any_request(text, why):
 # --------------------------------------------------------------------------- DOCKER_HOST
 
 
-def test_the_default_engine_is_docker_s_socket():
-    assert engine_address({}).url == DEFAULT_HOST
-    assert engine_address({}).socket_path == "/var/run/docker.sock"
+def test_the_default_engine_is_docker_s_socket(tmp_path):
+    environ = {"DOCKER_CONFIG": str(tmp_path)}
+    assert engine_address(environ).url == DEFAULT_HOST
+    assert engine_address(environ).socket_path == "/var/run/docker.sock"
 
 
 @pytest.mark.parametrize("url", ["tcp://127.0.0.1:2375", "tcp://localhost:2375", "tcp://[::1]:1"])
@@ -89,16 +90,26 @@ def test_a_loopback_tcp_engine_is_spoken_to_in_plain_http(url):
         ({"DOCKER_HOST": "ssh://me@build"}, "only unix"),
         ({"DOCKER_HOST": "npipe:////./pipe/docker_engine"}, "only unix"),
         ({"DOCKER_HOST": "unix://relative.sock"}, "absolute"),
-        ({"DOCKER_CONTEXT": "remote"}, "contexts are not read"),
+        ({"DOCKER_CONTEXT": "remote"}, r"context 'remote' is selected \(DOCKER_CONTEXT\)"),
     ],
 )
-def test_engines_the_gate_cannot_reach_safely_are_refused(environ, why):
+def test_engines_the_gate_cannot_reach_safely_are_refused(environ, why, tmp_path):
     with pytest.raises(UsageError, match=why):
-        engine_address(environ)
+        engine_address(environ | {"DOCKER_CONFIG": str(tmp_path)})
 
 
-def test_the_default_context_is_the_default_socket():
-    assert engine_address({"DOCKER_CONTEXT": "default"}).url == DEFAULT_HOST
+def test_a_context_selected_in_config_json_is_refused_as_docker_would_use_it(tmp_path):
+    (tmp_path / "config.json").write_text('{"currentContext": "build-farm"}')
+    with pytest.raises(UsageError, match=r"'build-farm' is selected \(currentContext in "):
+        engine_address({"DOCKER_CONFIG": str(tmp_path)})
+    # DOCKER_HOST wins over any context, as in docker/cli.
+    assert engine_address({"DOCKER_CONFIG": str(tmp_path), "DOCKER_HOST": "unix:///s"}).url
+
+
+def test_the_default_context_is_the_default_socket(tmp_path):
+    (tmp_path / "config.json").write_text('{"currentContext": "default"}')
+    assert engine_address({"DOCKER_CONFIG": str(tmp_path)}).url == DEFAULT_HOST
+    assert engine_address({"DOCKER_CONTEXT": "default"} | {"DOCKER_CONFIG": "/nowhere"}).url
 
 
 # --------------------------------------------------------------------------- real engine

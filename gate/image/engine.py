@@ -26,6 +26,7 @@ from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from gate.errors import EngineError, UsageError
+from gate.image.auth import docker_config_path
 from gate.image.registry import is_loopback, seconds_from
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
@@ -53,11 +54,11 @@ def engine_address(environ: Mapping[str, str]) -> EngineAddress:
     """Parse ``DOCKER_HOST`` (default ``unix:///var/run/docker.sock``); refuse the rest."""
     url = environ.get("DOCKER_HOST", "").strip()
     if not url:
-        context = environ.get("DOCKER_CONTEXT", "").strip()
-        if context and context != "default":
+        context, origin = _current_context(environ)
+        if context not in ("", "default"):
             raise UsageError(
-                f"DOCKER_CONTEXT={context!r}: docker contexts are not read; set DOCKER_HOST "
-                "to the engine's address (`docker context inspect` shows it)"
+                f"docker context {context!r} is selected ({origin}), and contexts are not "
+                "read; set DOCKER_HOST to its address (`docker context inspect` shows it)"
             )
         url = DEFAULT_HOST
     parts = urlsplit(url)
@@ -90,6 +91,26 @@ def engine_address(environ: Mapping[str, str]) -> EngineAddress:
     raise UsageError(
         f"DOCKER_HOST={url!r}: only unix:///PATH and tcp://127.0.0.1:PORT are supported"
     )
+
+
+def _current_context(environ: Mapping[str, str]) -> tuple[str, str]:
+    """The docker context the CLI would use without DOCKER_HOST, and where it was chosen.
+
+    As docker/cli's ``resolveContextName``: ``DOCKER_CONTEXT``, else ``currentContext`` in
+    ``config.json``. A context other than ``default`` names another engine than the socket.
+    """
+    context = environ.get("DOCKER_CONTEXT", "").strip()
+    if context:
+        return context, "DOCKER_CONTEXT"
+    path = docker_config_path(environ)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return "", ""
+    except (OSError, ValueError, RecursionError):
+        raise UsageError(f"cannot read {path} to see which docker context is selected") from None
+    current = doc.get("currentContext") if isinstance(doc, dict) else None
+    return (current, f"currentContext in {path}") if isinstance(current, str) else ("", "")
 
 
 def engine_timeout(environ: Mapping[str, str]) -> float:
