@@ -130,6 +130,10 @@ def _remote_tls(fake: FakeRegistry) -> dict[str, str]:
     return {"DOCKER_HOST": "tcp://127.0.0.1:2376", "DOCKER_TLS_VERIFY": "1"}
 
 
+def _context_selected(fake: FakeRegistry) -> dict[str, str]:
+    return {"DOCKER_HOST": "", "DOCKER_CONTEXT": "build-farm"}
+
+
 FAULTS: list[tuple[Row, Callable[[FakeRegistry], dict[str, str]]]] = [
     (Row("engine answers 500 to inspect", 2, "answered HTTP 500 to GET " + INSPECT), _inspect_500),
     (Row("engine answers 500 to export", 2, "HTTP 500 to GET " + EXPORT), _export_500),
@@ -150,6 +154,12 @@ FAULTS: list[tuple[Row, Callable[[FakeRegistry], dict[str, str]]]] = [
     (Row("no engine at DOCKER_HOST", 2, "cannot reach the engine at DOCKER_HOST="), _no_engine),
     (Row("remote engine, plain HTTP", 2, "loopback engine only"), _remote_plain_http),
     (Row("remote engine, TLS", 2, "TLS to the engine is not supported"), _remote_tls),
+    (
+        Row(
+            "docker context selected, no DOCKER_HOST", 2, "docker context 'build-farm' is selected"
+        ),
+        _context_selected,
+    ),
 ]
 
 
