@@ -179,7 +179,9 @@ class Engine:
             self.address.host, self.address.port, timeout=self.timeout
         )
 
-    def _get(self, path: str, name: str) -> tuple[http.client.HTTPConnection, Any]:
+    def _get(
+        self, path: str, name: str
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         """``GET path``: the open connection and a 200 response; anything else raises."""
         connection = self._connection()
         try:
@@ -227,7 +229,8 @@ class Engine:
         return doc
 
     def export(self, name: str, out: BinaryIO) -> int:
-        """``GET /images/NAME/get``: stream the ``docker save`` tar into *out*; return its size."""
+        """``GET /images/NAME/get`` (NAME: the image id): stream the ``docker save`` tar into
+        *out*; return its size."""
         path = f"/images/{name}/get"
         connection, response = self._get(path, name)
         written = 0
