@@ -6,6 +6,12 @@ exports it once into a temporary file. The difference is the export. Commands ta
 (``bench.run.side_by_side``); medians of wall time and of the gate's own ``resolve`` step.
 
     python -m bench.daemon [--runs N] [--mib M]
+
+Measured on 2 shared cores with Podman 4.3 (vfs store), real Trivy, medians: a 10 KiB
+image costs 0.02-0.2 s more wall time than its archive file (the gate's ``resolve`` step
+9-22 ms → 60-90 ms); 50 MiB, +0.6 s (resolve 0.5 s); 200 MiB, +2.9 s (resolve 3.8 s).
+The export is the engine's: ``curl`` of the same ``/images/<id>/get`` takes 2.4-3.8 s for
+the 200 MiB image on the same machine.
 """
 
 from __future__ import annotations
