@@ -40,7 +40,7 @@ def _build_parser() -> argparse.ArgumentParser:
         nargs="*",
         metavar="IMAGE",
         help="registry reference (host/repo:tag or @sha256:…), "
-        "oci:DIR[:TAG] or docker-archive:FILE.tar",
+        "oci:DIR[:TAG], docker-archive:FILE.tar or docker-daemon:NAME[:TAG]",
     )
     check.add_argument(
         "--policy",

@@ -54,6 +54,10 @@ class ImageSourceError(GateError):
     """An OCI layout or docker archive that cannot be read."""
 
 
+class EngineError(ImageSourceError):
+    """The container engine (``DOCKER_HOST``) was unreachable, refused, or exported garbage."""
+
+
 class ScannerError(GateError):
     """A scanner was missing, crashed, timed out, or wrote an unusable report."""
 

@@ -1,4 +1,5 @@
-"""Session-wide fixtures backed by real components: a docker-registry and an offline Trivy DB.
+"""Session-wide fixtures backed by real components: a docker-registry, a container engine
+(Podman's Docker-compatible API) and an offline Trivy DB.
 
 Nothing here mocks the gate's code paths; see tests/support/ for the builders these use.
 Both tools fail the session loudly when missing (``make test`` installs them): a silently
@@ -16,7 +17,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests.support.podman import RunningPodman
 from tests.support.registry import RegistryUnavailable, RunningRegistry
+from tests.support.service import ServiceUnavailable
 from tests.support.trivydb import build_trivy_cache
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +58,19 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegist
         with RunningRegistry(tmp_path_factory.mktemp("registry")) as reg:
             yield reg
     except RegistryUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPodman]:
+    """A real Docker Engine API (``podman system service``) on a private store and socket.
+
+    ``.docker_host`` is the ``DOCKER_HOST`` that reaches it; ``.load(archive)`` adds an image.
+    """
+    try:
+        with RunningPodman(tmp_path_factory.mktemp("podman")) as engine:
+            yield engine
+    except ServiceUnavailable as exc:
         pytest.fail(str(exc), pytrace=False)
 
 

@@ -1,5 +1,5 @@
-"""Parse what the user names as IMAGE: a registry reference, ``oci:DIR[:TAG]`` or
-``docker-archive:FILE.tar``.
+"""Parse what the user names as IMAGE: a registry reference, ``oci:DIR[:TAG]``,
+``docker-archive:FILE.tar`` or ``docker-daemon:NAME[:TAG]``.
 
 Registry references follow distribution's reference grammar (``docker/distribution/reference``):
 the first path component is a registry host when it contains ``.`` or ``:``, is ``localhost``
@@ -88,7 +88,23 @@ class DockerArchiveSpec:
     path: Path
 
 
-ImageSpec = Reference | OciLayoutSpec | DockerArchiveSpec
+@dataclass(frozen=True)
+class DaemonSpec:
+    """``docker-daemon:NAME[:TAG]``, ``docker-daemon:NAME@sha256:…`` or
+    ``docker-daemon:sha256:<image id>``: an image in the local container engine.
+
+    ``name`` is sent to the engine exactly as written: the engine resolves it by its own
+    rules (Docker normalises ``app`` to ``docker.io/library/app:latest``; Podman also finds
+    ``localhost/app``), so the gate does not second-guess which image NAME means. ``tag`` is
+    the reference's tag (``latest`` when implicit; None for a digest or an image id).
+    """
+
+    name: str
+    tag: str | None = None
+    image_id: str | None = None
+
+
+ImageSpec = Reference | OciLayoutSpec | DockerArchiveSpec | DaemonSpec
 
 
 def _check_host(domain: str, text: str) -> str:
@@ -187,6 +203,19 @@ def _parse_oci(rest: str, text: str) -> OciLayoutSpec:
     return OciLayoutSpec(Path(rest))
 
 
+def _parse_daemon(rest: str, text: str) -> DaemonSpec:
+    if rest.startswith("sha256:"):
+        if not is_digest(rest):
+            raise UsageError(
+                f"{text!r}: an image id is the full sha256:<64 lowercase hex> (`docker image "
+                "inspect --format '{{.Id}}' NAME` prints it)"
+            )
+        return DaemonSpec(rest, image_id=rest)
+    if not rest:
+        raise UsageError(f"{text!r}: expected docker-daemon:NAME[:TAG]")
+    return DaemonSpec(rest, tag=parse_reference(rest).tag)
+
+
 def parse_image(text: str) -> ImageSpec:
     """Parse any IMAGE form the CLI accepts."""
     if text.startswith("oci:"):
@@ -196,6 +225,8 @@ def parse_image(text: str) -> ImageSpec:
         if not path:
             raise UsageError(f"{text!r}: expected docker-archive:FILE.tar")
         return DockerArchiveSpec(Path(path))
+    if text.startswith("docker-daemon:"):
+        return _parse_daemon(text[len("docker-daemon:") :], text)
     if text.startswith("oci-archive:"):
         raise UsageError("oci-archive is not supported: extract the tar and pass oci:DIR")
     return parse_reference(text)

@@ -557,15 +557,20 @@ def _connection_reason(error: Exception, plain_http: bool) -> str:
 
 def registry_timeout(environ: Mapping[str, str] | None = None) -> float:
     """The per-request timeout: ``CONTAINER_GATE_REGISTRY_TIMEOUT`` seconds, else 30."""
-    text = (os.environ if environ is None else environ).get(TIMEOUT_VARIABLE, "").strip()
+    return seconds_from(environ, TIMEOUT_VARIABLE, DEFAULT_TIMEOUT)
+
+
+def seconds_from(environ: Mapping[str, str] | None, variable: str, default: float) -> float:
+    """A positive number of seconds from *variable* (default ``os.environ``), else *default*."""
+    text = (os.environ if environ is None else environ).get(variable, "").strip()
     if not text:
-        return DEFAULT_TIMEOUT
+        return default
     try:
         seconds = float(text)
     except ValueError:
         seconds = 0.0
     if not 0 < seconds < float("inf"):
-        raise UsageError(f"{TIMEOUT_VARIABLE}={text!r}: expected a positive number of seconds")
+        raise UsageError(f"{variable}={text!r}: expected a positive number of seconds")
     return seconds
 
 

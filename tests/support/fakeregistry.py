@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from tests.support.httpserver import LoopbackServer
@@ -28,12 +29,16 @@ MAX_STALL = 30.0
 
 @dataclass(frozen=True)
 class Reply:
-    """One scripted answer; ``stall`` seconds pass before anything is sent."""
+    """One scripted answer; ``stall`` seconds pass before anything is sent.
+
+    ``cut``: send only that many bytes of the body, then hang up (its full length declared).
+    """
 
     status: int = 200
     body: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
     stall: float = 0.0
+    cut: int | None = None
 
 
 @dataclass(frozen=True)
@@ -68,8 +73,8 @@ class FakeRegistry(LoopbackServer):
 
     quiet_errors = True  # a client that gave up on a stalled reply is expected, not an error
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, *, unix_path: Path | None = None) -> None:
+        super().__init__(unix_path=unix_path)
         self._routes: dict[tuple[str, str], Handler] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -130,7 +135,9 @@ class FakeRegistry(LoopbackServer):
         request.send_header("Content-Length", str(len(reply.body)))
         request.end_headers()
         if method != "HEAD":
-            request.wfile.write(reply.body)
+            request.wfile.write(reply.body[: reply.cut])
+        if reply.cut is not None:
+            request.close_connection = True
 
     def request_handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self

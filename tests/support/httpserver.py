@@ -11,18 +11,28 @@ down, closes its socket and joins the thread::
 
     with Hello() as server:
         urllib.request.urlopen(server.url + "/")
+
+Given ``unix_path``, the same handler is served on a unix socket instead (a container
+engine's API is spoken there); ``host`` and ``url`` then have no meaning.
 """
 
 from __future__ import annotations
 
+import socketserver
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import TypeVar
 
 _Server = TypeVar("_Server", bound="LoopbackServer")
 
 
 class _QuietHTTPServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass
+
+
+class _QuietUnixServer(socketserver.ThreadingUnixStreamServer):
     def handle_error(self, request: object, client_address: object) -> None:
         pass
 
@@ -35,8 +45,9 @@ class LoopbackServer:
     #: True: a request that fails (a client that hung up mid-reply) prints no traceback.
     quiet_errors = False
 
-    def __init__(self) -> None:
-        self._server: ThreadingHTTPServer | None = None
+    def __init__(self, *, unix_path: Path | None = None) -> None:
+        self.unix_path = unix_path
+        self._server: socketserver.BaseServer | None = None
         self._thread: threading.Thread | None = None
 
     def request_handler(self) -> type[BaseHTTPRequestHandler]:
@@ -48,7 +59,7 @@ class LoopbackServer:
 
     @property
     def host(self) -> str:
-        assert self._server is not None, f"use {type(self).__name__} as a context manager"
+        assert isinstance(self._server, ThreadingHTTPServer), "a loopback server, entered"
         return f"127.0.0.1:{self._server.server_address[1]}"
 
     @property
@@ -56,8 +67,11 @@ class LoopbackServer:
         return f"http://{self.host}"
 
     def __enter__(self: _Server) -> _Server:
-        server_class = _QuietHTTPServer if self.quiet_errors else ThreadingHTTPServer
-        self._server = server_class(("127.0.0.1", 0), self.request_handler())
+        if self.unix_path is not None:
+            self._server = _QuietUnixServer(str(self.unix_path), self.request_handler())
+        else:
+            server_class = _QuietHTTPServer if self.quiet_errors else ThreadingHTTPServer
+            self._server = server_class(("127.0.0.1", 0), self.request_handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -74,3 +88,5 @@ class LoopbackServer:
             self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self.unix_path is not None:
+            self.unix_path.unlink(missing_ok=True)

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import shutil
 import socket
-import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+
+from tests.support.service import BackgroundService, ServiceUnavailable
 
 BINARY = "docker-registry"
 
@@ -39,7 +39,7 @@ http:
 """
 
 
-class RegistryUnavailable(RuntimeError):
+class RegistryUnavailable(ServiceUnavailable):
     """The registry binary is missing or the server did not come up."""
 
 
@@ -51,15 +51,16 @@ def free_port() -> int:
         return port
 
 
-class RunningRegistry:
+class RunningRegistry(BackgroundService):
     """Start ``docker-registry serve`` in *workdir*; stop it and delete its storage on exit."""
 
+    binary = BINARY
+    install_hint = "run `make test`, which installs it (Debian package docker-registry)"
+    unavailable = RegistryUnavailable
+
     def __init__(self, workdir: Path, *, startup_timeout: float = 15.0) -> None:
-        self.workdir = Path(workdir)
-        self.startup_timeout = startup_timeout
+        super().__init__(workdir, startup_timeout=startup_timeout)
         self.port = 0
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log_path = self.workdir / "registry.log"
 
     @property
     def host(self) -> str:
@@ -71,29 +72,28 @@ class RunningRegistry:
         """Base URL of the distribution API (plain HTTP)."""
         return f"http://{self.host}"
 
+    def command(self, binary: str) -> list[str]:
+        self.port = free_port()
+        config = self.workdir / "config.yml"
+        config.write_text(
+            _CONFIG.format(root=self.workdir / "storage", addr=self.host), encoding="utf-8"
+        )
+        return [binary, "serve", str(config)]
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/v2/", timeout=1) as resp:
+                return bool(resp.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
     def __enter__(self) -> RunningRegistry:
-        binary = shutil.which(BINARY)
-        if binary is None:
-            raise RegistryUnavailable(
-                f"{BINARY!r} (distribution 2.8.2) is not on PATH; run `make test`, "
-                "which installs it (Debian package docker-registry)"
-            )
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        binary = self.which()
         # A free port can be taken between probing and binding; retry a few times.
         for _attempt in range(3):
-            self.port = free_port()
-            config = self.workdir / "config.yml"
-            config.write_text(
-                _CONFIG.format(root=self.workdir / "storage", addr=self.host), encoding="utf-8"
-            )
-            with self._log_path.open("wb") as log:
-                self._proc = subprocess.Popen(
-                    [binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT
-                )
-            if self._wait_ready():
+            if self.start(binary):
                 return self
-            self._stop()
-        raise RegistryUnavailable(f"docker-registry did not start: {self._log_tail()}")
+        raise RegistryUnavailable(f"docker-registry did not start: {self.log_tail()}")
 
     def __exit__(
         self,
@@ -101,37 +101,5 @@ class RunningRegistry:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._stop()
+        self.stop()
         shutil.rmtree(self.workdir / "storage", ignore_errors=True)
-
-    def _wait_ready(self) -> bool:
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            assert self._proc is not None
-            if self._proc.poll() is not None:
-                return False
-            try:
-                with urllib.request.urlopen(f"{self.url}/v2/", timeout=1) as resp:
-                    if resp.status == 200:
-                        return True
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.05)
-        return False
-
-    def _stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-    def _log_tail(self) -> str:
-        try:
-            return self._log_path.read_text(errors="replace")[-2000:].strip()
-        except OSError:
-            return "(no log)"

@@ -1,4 +1,5 @@
-"""Image sources: a registry reference, an OCI layout or a docker archive, opened once.
+"""Image sources: a registry reference, an OCI layout, a docker archive or an image in the
+local engine, opened once.
 
 ``open_image`` parses IMAGE, resolves it to the digest that will be judged, and returns an
 :class:`ImageSource`. Only the registry source needs ``requests``, and it is imported there.
@@ -6,9 +7,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection, Mapping
 
-from gate.image.reference import DockerArchiveSpec, OciLayoutSpec, parse_image
+from gate.image.reference import DaemonSpec, DockerArchiveSpec, OciLayoutSpec, parse_image
 from gate.image.sources.interface import ImageSource, Layer
 
 __all__ = ["ImageSource", "Layer", "open_image"]
@@ -22,11 +24,13 @@ def open_image(
     timeout: float | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> ImageSource:
-    """Open IMAGE (``host/repo:tag``, ``…@sha256:…``, ``oci:DIR[:TAG]``, ``docker-archive:F``).
+    """Open IMAGE (``host/repo:tag``, ``…@sha256:…``, ``oci:DIR[:TAG]``, ``docker-archive:F``,
+    ``docker-daemon:NAME[:TAG]``).
 
     Registry credentials come from *environ* (default ``os.environ``): see
     :func:`gate.image.auth.load_credentials`; so does the request timeout when ``timeout``
-    is None (:func:`gate.image.registry.registry_timeout`).
+    is None (:func:`gate.image.registry.registry_timeout`), and the engine's address
+    (``DOCKER_HOST``, :func:`gate.image.engine.engine_address`).
     """
     spec = parse_image(text)
     if isinstance(spec, OciLayoutSpec):
@@ -37,6 +41,11 @@ def open_image(
         from gate.image.sources.docker_archive import DockerArchiveSource
 
         return DockerArchiveSource(text, spec)
+    if isinstance(spec, DaemonSpec):
+        from gate.image import engine
+        from gate.image.sources.daemon import DaemonSource
+
+        return DaemonSource(text, spec, engine.connect(os.environ if environ is None else environ))
     from gate.image.registry import connect
     from gate.image.sources.registry import RegistrySource
 
