@@ -5,7 +5,8 @@
 * ``auth`` - registry credentials (env, docker ``config.json``) and auth challenges.
 * ``registry`` - ``RegistryClient``: manifests, blobs, referrers; retries; digest checks.
 * ``sources`` - ``open_image`` → ``ImageSource`` (subject, scan target, config, layers).
-* ``passwd`` - ``lookup_user``: a user name → uid through the layers' /etc/passwd.
+* ``passwd`` - ``read_user_files``: /etc/passwd and /etc/group as the layers show them.
+* ``users`` - ``resolve_exec_user``: ``config.User`` → uid, as moby/sys/user's GetExecUser.
 
 Nothing here imports ``requests`` at module level.
 """
