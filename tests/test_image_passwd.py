@@ -13,10 +13,9 @@ from gate.errors import ImageSourceError
 from gate.image.digests import VerifyingReader, compute
 from gate.image.passwd import read_user_files
 from gate.image.sources.interface import Layer
-from gate.image.users import ExecUser, resolve_exec_user
-from gate.model import UserFile
 from tests.support import oci
 from tests.support.rootfs import APP_PASSWD, ROOT_PASSWD
+from tests.support.users import lookup_user
 
 
 def _layer(blob: bytes, opened: list[str] | None = None, *, digest: str | None = None) -> Layer:
@@ -55,20 +54,6 @@ def _link(name: str, target: str, kind: bytes) -> tarfile.TarInfo:
 
 def _passwd_layer(text: str) -> bytes:
     return oci.layer({"etc/passwd": text.encode()})
-
-
-class _Lookup:
-    """A name resolved through the walked files, as the check does: uid, layer and reason."""
-
-    def __init__(self, file: UserFile, uid: int | None) -> None:
-        self.uid, self.layer, self.reason = uid, file.layer, file.reason
-
-
-def lookup_user(name: str, layers: list[Layer]) -> _Lookup:
-    files = read_user_files(layers)
-    resolved = resolve_exec_user(name, files.passwd.content, files.group.content)
-    uid = resolved.uid if isinstance(resolved, ExecUser) and files.passwd.readable else None
-    return _Lookup(files.passwd, uid)
 
 
 def test_a_named_user_resolves_to_its_uid_and_layer() -> None:
