@@ -24,7 +24,6 @@ from gate.image.users import (
     GROUP_MAX_LINE,
     MAX_ID,
     PASSWD_MAX_LINE,
-    ExecUser,
     Refusal,
     resolve_exec_user,
 )
@@ -33,7 +32,8 @@ from gate.policy.model import ImagePolicy, Policy
 from tests.support.facts import NOW, SUBJECT
 from tests.support.gobuild import Oracle, oracle
 
-EXAMPLES = max(2000, settings.default.max_examples)
+EXAMPLES = max(2000, settings().max_examples)
+"""At least 2,000 in CI; more under a longer profile (``HYPOTHESIS_PROFILE=long``)."""
 
 NAMES = [
     "app", "root", "toor", "nobody", "0", "+0", "-0", "00", "1000", "+1000", "01000", "0x0",
