@@ -119,6 +119,7 @@ class NonRootCheck:
         return self._unresolved(evidence, f"the runtime refuses it: {refusal.message}{detail}")
 
     def _unresolved(self, evidence: dict[str, Any], reason: str) -> CheckResult:
+        evidence.setdefault("uid", None)
         message = f"cannot prove the user is not root: {reason}"
         problem = Problem(
             rule="unresolved-user",
