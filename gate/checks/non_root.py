@@ -10,7 +10,8 @@ The user is the image config's ``config.User``, resolved as the runtimes resolve
   it to 32 bits, ``4294967296`` to uid 0), a name absent from /etc/passwd, a group name
   absent from /etc/group, a file the runtime cannot scan. The runtime would not start
   it, and the gate will not vouch for a user it cannot resolve the runtime's way.
-- A uid from /etc/passwd outside 0..2147483647 fails: runtimes truncate it to 32 bits.
+- A uid from /etc/passwd outside 0..2147483647 fails: ``GetExecUser`` does not check it,
+  and moby's ``getUser`` truncates it (``uint32(execUser.Uid)``), 4294967296 to uid 0.
 - Otherwise the uid decides; group 0 grants no root privilege by itself. A file the gate
   cannot read (a symbolic link, too large, reports only) fails a name; a numeric uid
   stands without it, since ``GetExecUser`` never replaces a numeric uid (it only sets

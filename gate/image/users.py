@@ -1,9 +1,12 @@
 """The uid a container runs as, resolved exactly as moby/sys/user's ``GetExecUser`` does.
 
-Docker (moby's ``getUser``), containerd and runc resolve an image's ``config.User`` with
-github.com/moby/sys/user (v0.4.1) ``GetExecUser(spec, defaults{Uid: 0, Gid: 0}, passwd,
-group)`` over the container's own /etc/passwd and /etc/group. This module mirrors that
-function and the Go code under it; Go strings are bytes, so names are compared as bytes.
+Docker (moby's daemon ``getUser``) resolves an image's ``config.User`` with
+github.com/moby/sys/user (v0.4.1) ``GetExecUserPath(spec, nil, passwd, group)``, that is
+``GetExecUser`` with uid 0 and gid 0 as defaults, over the container's own /etc/passwd and
+/etc/group; runc's ``setupUser`` calls the same function, and containerd's ``WithUser``
+splits and range-checks the spec the same way and reads the files with the same parsers.
+This module mirrors ``GetExecUser`` and the Go code under it; Go strings are bytes, so
+names are compared as bytes.
 
 - The spec is used as written (never stripped) and split on ``:`` (``parseLine``):
   ``user[:group[:ignored…]]``.
