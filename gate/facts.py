@@ -30,7 +30,7 @@ from gate.model import (
     SignatureFacts,
     Subject,
     Unavailable,
-    UserLookup,
+    UserFiles,
 )
 from gate.policy.model import Policy
 
@@ -233,22 +233,20 @@ class _Gatherer:
             return _attempt(lambda: self.timer.timed("config", self.source.config))  # type: ignore[union-attr]
         return _config_from_reports(tuple(self.saved.values()))
 
-    def user(self, config: ImageConfig | Unavailable) -> UserLookup | Unavailable | None:
-        """Resolve a user *name* through the image's /etc/passwd; numeric users need none."""
-        from gate.checks.non_root import passwd_name
+    def user(self, config: ImageConfig | Unavailable) -> UserFiles | Unavailable | None:
+        """The image's /etc/passwd and /etc/group, when they can change the non-root verdict."""
+        from gate.image.users import needs_files
 
-        if not isinstance(config, ImageConfig):
-            return None
-        name = passwd_name(config.user)
-        if name is None:
+        if not isinstance(config, ImageConfig) or not needs_files(config.user or ""):
             return None
         if self.source is None:
-            reason = "only reports were given, so the image's /etc/passwd cannot be read"
-            return UserLookup(name, None, reason=reason)
-        from gate.image.passwd import lookup_user
+            return UserFiles.unread(
+                "only reports were given, so the image's /etc/passwd and /etc/group cannot be read"
+            )
+        from gate.image.passwd import read_user_files
 
         layers = self.source.layers
-        return _attempt(lambda: self.timer.timed("passwd", lambda: lookup_user(name, layers())))
+        return _attempt(lambda: self.timer.timed("passwd", lambda: read_user_files(layers())))
 
     def base_images(self) -> tuple[BaseImage, ...]:
         from gate.dockerfile import read_base_images

@@ -154,17 +154,35 @@ class ImageConfig:
 
 
 @dataclass(frozen=True)
-class UserLookup:
-    """A user name resolved through the image's own /etc/passwd.
+class UserFile:
+    """``/etc/passwd`` or ``/etc/group`` as the container would see it, from the image's layers.
 
-    ``uid`` is None when the name is absent or the image has no passwd;
-    ``layer`` names the layer the deciding passwd came from.
+    ``content`` is None when the file does not exist (never added, or deleted by a
+    whiteout): the runtime then reads no file. ``readable`` is False when the gate cannot
+    tell what the runtime would read (a symbolic link, not a regular file, too large, or
+    no image to read); ``reason`` says why content is None. ``layer`` decided it.
     """
 
-    name: str
-    uid: int | None
+    path: str
+    content: bytes | None
     layer: str | None = None
     reason: str = ""
+    readable: bool = True
+
+
+@dataclass(frozen=True)
+class UserFiles:
+    """The files the runtime reads to resolve ``config.User`` (moby/sys/user's GetExecUser)."""
+
+    passwd: UserFile
+    group: UserFile
+
+    @classmethod
+    def unread(cls, reason: str) -> UserFiles:
+        return cls(
+            UserFile("/etc/passwd", None, reason=reason, readable=False),
+            UserFile("/etc/group", None, reason=reason, readable=False),
+        )
 
 
 @dataclass(frozen=True)
@@ -266,7 +284,7 @@ class Facts:
     now: datetime
     scans: tuple[ScanReport, ...] | Unavailable | None = None
     config: ImageConfig | Unavailable | None = None
-    user: UserLookup | Unavailable | None = None
+    user: UserFiles | Unavailable | None = None
     manifest: ManifestFacts | Unavailable | None = None
     base_images: tuple[BaseImage, ...] | Unavailable | None = None
     git_sha: str | Unavailable | None = None

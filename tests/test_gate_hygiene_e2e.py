@@ -74,6 +74,33 @@ def test_non_root_judges_the_effective_user(registry, tmp_path, user, files, exp
 
 
 @pytest.mark.parametrize(
+    ("name", "user", "passwd", "uid"),
+    [
+        pytest.param("plus-zero", "+0", b"+0:x:1000:1000::/:/bin/sh\n", 0, id="+0-is-uid-0"),
+        pytest.param(
+            "carriage-return",
+            "app",
+            b"x:x:1:1:\rapp:x:1000:1000::/:/bin/sh\napp:x:0:0::/:/bin/sh\n",
+            0,
+            id="cr-ends-no-line",
+        ),
+        pytest.param("indented", "app", b"  app:x:0:0\napp:x:1000:1000\n", 0, id="indented"),
+        pytest.param("trailing-space", "1000 ", b"1000 :x:0:0::/:/bin/sh\n", 0, id="1000-space"),
+        pytest.param("wraps", "4294967296", b"", None, id="4294967296-refused"),
+        pytest.param("no-group", "app:ghosts", APP_PASSWD.encode(), None, id="absent-group"),
+    ],
+)
+def test_non_root_resolves_the_user_as_the_runtime_does(
+    registry, tmp_path, name, user, passwd, uid
+):
+    """Each of these passed before the gate mirrored moby/sys/user's GetExecUser."""
+    ref = push_image(registry, f"runtime-{name}", user=user, files={"etc/passwd": passwd})
+    code, data = report(tmp_path, ref, "--policy", policy(tmp_path, "image:\n  non_root: true\n"))
+    (check,) = data["checks"]
+    assert (code, check["status"], check["evidence"]["uid"]) == (1, "fail", uid), check
+
+
+@pytest.mark.parametrize(
     ("name", "upper_files", "whiteouts", "uid"),
     [
         pytest.param(

@@ -344,7 +344,7 @@ def test_after_resolving_the_tag_only_digests_are_requested(fake: FakeRegistry) 
     source = open_image(f"{fake.host}/app:v1", environ={})
     assert source.config().user == "app"
     assert source.manifest_facts().layer_sizes == (len(image.layers[0]),)
-    from gate.image.passwd import lookup_user
+    from tests.support.users import lookup_user
 
     assert lookup_user("app", source.layers()).uid == 1000
     assert fake.count(PATH) == 1

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from gate.errors import ImageSourceError, RegistryError
-from gate.image.passwd import lookup_user
 from gate.image.sources import open_image
 from gate.model import ScanTarget
 from tests.support import oci
 from tests.support.registry import RunningRegistry
 from tests.support.rootfs import APP_PASSWD
+from tests.support.users import lookup_user
 
 
 def _image(user: str = "app", marker: bytes = b"1", arch: str = "amd64") -> oci.BuiltImage:

@@ -6,7 +6,8 @@
 * ``registry`` - ``RegistryClient``: manifests, blobs, referrers; retries; digest checks.
 * ``engine`` - a Docker Engine API client (``DOCKER_HOST``): inspect, export (``docker save``).
 * ``sources`` - ``open_image`` → ``ImageSource`` (subject, scan target, config, layers).
-* ``passwd`` - ``lookup_user``: a user name → uid through the layers' /etc/passwd.
+* ``passwd`` - ``read_user_files``: /etc/passwd and /etc/group as the layers show them.
+* ``users`` - ``resolve_exec_user``: ``config.User`` → uid, as moby/sys/user's GetExecUser.
 
 Nothing here imports ``requests`` at module level.
 """

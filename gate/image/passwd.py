@@ -1,41 +1,39 @@
-"""Resolve a user *name* through the image's own ``/etc/passwd``, streaming its layers.
+"""Read /etc/passwd and /etc/group as the container would see them, streaming the layers.
 
-The effective ``/etc/passwd`` is the one the union filesystem would show: layers apply in
-order, a later layer's file replaces an earlier one, and the OCI whiteouts delete it —
-``etc/.wh.passwd``, ``.wh.etc``, or an opaque marker (``etc/.wh..wh..opq``) hiding everything
-below (image-spec "Whiteouts"). A whiteout only affects *lower* layers, so a layer that both
-whites out and re-adds the file shows the file.
+The runtime resolves ``config.User`` through these files (``gate.image.users``). The
+effective file is the one the union filesystem would show: layers apply in order, a later
+layer's file replaces an earlier one, and the OCI whiteouts delete it — ``etc/.wh.passwd``,
+``.wh.etc``, or an opaque marker (``etc/.wh..wh..opq``) hiding everything below
+(image-spec "Whiteouts"). A whiteout only affects *lower* layers, so a layer that both
+whites out and re-adds the file shows the file. A deleted file does not exist: the runtime
+reads none (moby/sys/user's ``GetExecUserPath`` passes a nil reader).
 
-That is decided top-down: the topmost layer that touches the path decides, and the layers
-below it are never opened — base layers, the largest ones, usually are not read at all.
-The deciding layer is read to its end (a whiteout may come after the file in tar order, a
-second ``etc/passwd`` entry replaces the first, and the digest is only verified at EOF).
-Tars are read in stream mode (``r|*``, gzip or plain), never extracted, and only the
-passwd file itself is held in memory.
-
-Like glibc's ``getpwnam``, the first line with the name wins.
+That is decided top-down, one walk for all the paths: the topmost layer that touches a
+path decides it, and once every path is decided the layers below are never opened — base
+layers, the largest ones, usually are not read at all. A layer is read to its end (a
+whiteout may come after the file in tar order, a second entry replaces the first, and the
+digest is only verified at EOF). Tars are read in stream mode (``r|*``, gzip or plain),
+never extracted, and only the wanted files themselves are held in memory.
 """
 
 from __future__ import annotations
 
 import posixpath
-import re
 import tarfile
 import zlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from gate.errors import ImageSourceError
 from gate.image.digests import VerifyingReader
 from gate.image.sources.interface import Layer
-from gate.model import UserLookup
+from gate.model import UserFile, UserFiles
 
 PASSWD = "etc/passwd"  # noqa: S105 (a path, not a password)
-#: Paths whose presence in a layer hides a lower layer's /etc/passwd.
-_HIDERS = frozenset({"etc/.wh.passwd", ".wh.etc", "etc/.wh..wh..opq", ".wh..wh..opq"})
+GROUP = "etc/group"
 MAX_PASSWD_BYTES = 4 * 1024 * 1024
+"""Per file; a larger one is not read (refused, not guessed)."""
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-_UID = re.compile(r"^[0-9]+$")
 _TAR_BUFSIZE = 2048
 """Compressed bytes per read while walking a layer. gzip inflates up to ~1000:1 (a layer
 of zeros), so each read may become ~2 MiB; tarfile's default (10 KiB) allowed ~10 MiB."""
@@ -43,9 +41,33 @@ of zeros), so each read may become ~2 MiB; tarfile's default (10 KiB) allowed ~1
 
 @dataclass(frozen=True)
 class _Hidden:
-    """This layer decides that there is no readable /etc/passwd, and why."""
+    """This layer decides that the gate cannot read the file, and why."""
 
     reason: str
+
+
+@dataclass(frozen=True)
+class _Deleted:
+    """This layer deletes the file from the layers below (a whiteout): it does not exist."""
+
+    reason: str
+
+
+_Outcome = bytes | _Hidden | _Deleted
+"""What one layer decides about one path."""
+
+
+def _hiders(path: str) -> dict[str, str]:
+    """The entries that delete *path* from lower layers (whiteouts of it or of a parent,
+    opaque markers in a parent), each with the parent it names."""
+    parts = path.split("/")
+    hiders = {}
+    for depth in range(len(parts)):
+        parent = "/".join(parts[:depth])
+        prefix = parent + "/" if parent else ""
+        hiders[prefix + ".wh." + parts[depth]] = parent
+        hiders[prefix + ".wh..wh..opq"] = parent
+    return hiders
 
 
 class _Prefixed:
@@ -78,47 +100,50 @@ def _drain(stream: VerifyingReader) -> None:
 
 
 def _entry(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes | _Hidden:
-    """What one ``etc/passwd`` tar entry provides: its bytes, or why it cannot be read."""
+    """What one tar entry for a wanted path provides: its bytes, or why it cannot be read."""
+    path = "/" + _normalise(member.name)
     if member.isreg():
         if member.size > MAX_PASSWD_BYTES:
-            return _Hidden(f"/etc/passwd is larger than {MAX_PASSWD_BYTES} bytes")
+            return _Hidden(f"{path} is larger than {MAX_PASSWD_BYTES} bytes")
         handle = tar.extractfile(member)
         return handle.read() if handle is not None else b""
     if member.issym():
-        return _Hidden(
-            f"/etc/passwd is a symbolic link to {member.linkname}, which is not followed"
-        )
+        return _Hidden(f"{path} is a symbolic link to {member.linkname}, which is not followed")
     if member.islnk():
         return _Hidden(
-            f"/etc/passwd is a hard link to /{_normalise(member.linkname)}, which is not followed"
+            f"{path} is a hard link to /{_normalise(member.linkname)}, which is not followed"
         )
-    return _Hidden("/etc/passwd is not a regular file")
+    return _Hidden(f"{path} is not a regular file")
 
 
-def _walk(tar: tarfile.TarFile) -> bytes | _Hidden | None:
-    """What this layer decides about /etc/passwd, reading the whole tar.
+def _walk(tar: tarfile.TarFile, paths: Collection[str]) -> dict[str, _Outcome]:
+    """What this layer decides about each of *paths*, reading the whole tar.
 
-    As a runtime extracts a layer, entries apply in tar order, so when one layer holds
-    ``etc/passwd`` twice, the **last** entry is the file the container sees (taking the
-    first would let a layer show ``app:x:1000`` and ship ``app:x:0``). A whiteout hides
-    only lower layers, so it decides only when the layer adds no passwd of its own. An
-    ``etc`` that is not a directory makes the layer undecidable: refused, not guessed.
+    As a runtime extracts a layer, entries apply in tar order, so when one layer holds a
+    file twice, the **last** entry is the file the container sees (taking the first would
+    let a layer show ``app:x:1000`` and ship ``app:x:0``). A whiteout hides only lower
+    layers, so it decides only when the layer adds no file of its own. A parent directory
+    that is not a directory (``etc`` as a file or link) makes the path undecidable: refused,
+    not guessed.
     """
-    provided: bytes | _Hidden | None = None
-    hidden: _Hidden | None = None
+    provided: dict[str, bytes | _Hidden] = {}
+    deleted: dict[str, _Deleted] = {}
+    broken: dict[str, _Hidden] = {}
+    hiders = {path: _hiders(path) for path in paths}
     for member in tar:
-        path = _normalise(member.name)
-        if path == PASSWD:
-            provided = _entry(tar, member)
-        elif path == "etc" and not member.isdir():
-            return _Hidden("/etc is not a directory")
-        elif path in _HIDERS:
-            hidden = _Hidden(f"/etc/passwd is deleted (whiteout /{path})")
-    return provided if provided is not None else hidden
+        name = _normalise(member.name)
+        for path in paths:
+            if name == path:
+                provided[path] = _entry(tar, member)
+            elif name in hiders[path]:
+                deleted[path] = _Deleted(f"/{path} is deleted (whiteout /{name})")
+            elif name in hiders[path].values() and name and not member.isdir():
+                broken.setdefault(path, _Hidden(f"/{name} is not a directory"))
+    return {**deleted, **provided, **broken}
 
 
-def _read_layer(layer: Layer) -> bytes | _Hidden | None:
-    """The passwd bytes this layer provides, a reason it hides passwd, or None (untouched)."""
+def _read_layer(layer: Layer, paths: Collection[str]) -> dict[str, _Outcome]:
+    """What this layer decides about each of *paths* it touches."""
     with layer.open() as stream:
         magic = stream.read(4)
         if magic == _ZSTD_MAGIC:
@@ -129,39 +154,39 @@ def _read_layer(layer: Layer) -> bytes | _Hidden | None:
             with tarfile.open(  # type: ignore[call-overload]
                 fileobj=_Prefixed(magic, stream), mode="r|*", bufsize=_TAR_BUFSIZE
             ) as tar:
-                outcome: bytes | _Hidden | None = _walk(tar)
+                outcome = _walk(tar, paths)
         except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
             raise ImageSourceError(f"layer {layer.digest} is not a readable tar: {error}") from None
         _drain(stream)
     return outcome
 
 
-def parse_passwd(name: str, text: str, layer: str | None) -> UserLookup:
-    """Look *name* up in passwd *text* (``name:password:uid:gid:gecos:home:shell``)."""
-    for line in text.splitlines():
-        fields = line.split(":")
-        if not line or line.startswith("#") or fields[0] != name:
-            continue
-        if len(fields) < 3 or not _UID.match(fields[2]):
-            return UserLookup(
-                name, None, layer, reason=f"the /etc/passwd line for {name!r} is malformed"
-            )
-        return UserLookup(name, int(fields[2]), layer)
-    return UserLookup(name, None, layer, reason=f"user {name!r} is not in /etc/passwd")
+def read_files(paths: Collection[str], layers: Sequence[Layer]) -> dict[str, UserFile]:
+    """Each of *paths* (``etc/passwd``) as the container would see it, in one top-down walk.
 
-
-def lookup_user(name: str, layers: Sequence[Layer]) -> UserLookup:
-    """Resolve *name* to a uid through the image's effective /etc/passwd.
-
-    ``uid`` is None, with a reason, when the name is absent or the image has no usable
-    passwd. Raises ``ImageSourceError``/``RegistryError`` when a layer cannot be read or
-    does not match its digest.
+    Raises ``ImageSourceError``/``RegistryError`` when a layer cannot be read or does not
+    match its digest.
     """
+    found: dict[str, UserFile] = {}
     for layer in reversed(layers):
-        outcome = _read_layer(layer)
-        if outcome is None:
-            continue
-        if isinstance(outcome, _Hidden):
-            return UserLookup(name, None, layer.digest, reason=outcome.reason)
-        return parse_passwd(name, outcome.decode("utf-8", "replace"), layer.digest)
-    return UserLookup(name, None, None, reason="the image has no /etc/passwd")
+        undecided = [path for path in paths if path not in found]
+        if not undecided:
+            break
+        for path, outcome in _read_layer(layer, undecided).items():
+            found[path] = _user_file(path, outcome, layer.digest)
+    for path in paths:
+        found.setdefault(path, UserFile("/" + path, None, reason=f"the image has no /{path}"))
+    return found
+
+
+def _user_file(path: str, outcome: _Outcome, layer: str) -> UserFile:
+    if isinstance(outcome, bytes):
+        return UserFile("/" + path, outcome, layer)
+    readable = isinstance(outcome, _Deleted)
+    return UserFile("/" + path, None, layer, outcome.reason, readable=readable)
+
+
+def read_user_files(layers: Sequence[Layer]) -> UserFiles:
+    """/etc/passwd and /etc/group, for resolving ``config.User`` (``gate.image.users``)."""
+    files = read_files((PASSWD, GROUP), layers)
+    return UserFiles(files[PASSWD], files[GROUP])
