@@ -17,7 +17,6 @@ import pytest
 
 from gate.errors import EngineError, UsageError
 from gate.image.engine import DEFAULT_HOST, engine_address
-from gate.image.passwd import lookup_user
 from gate.image.reference import DaemonSpec, parse_image
 from gate.image.sources import open_image
 from gate.image.sources.daemon import DaemonSource
@@ -27,6 +26,7 @@ from tests.support.fakeregistry import FakeRegistry
 from tests.support.oci import build_image, layer, layer_tar, write_docker_archive
 from tests.support.podman import RunningPodman
 from tests.support.rootfs import APP_PASSWD
+from tests.support.users import lookup_user
 
 HEX = "ab" * 32
 APP = build_image([layer({"etc/passwd": APP_PASSWD.encode()})], user="app")
