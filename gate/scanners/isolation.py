@@ -56,8 +56,8 @@ class Workspace:
 
     @classmethod
     def create(cls, root: Path) -> Workspace:
-        """Lay out ``root`` (an empty temporary directory the caller owns and removes)."""
-        (root / "cwd").mkdir()
+        """Lay out ``root`` (a temporary directory the caller owns and removes)."""
+        (root / "cwd").mkdir(parents=True)
         (root / "empty").mkdir()
         (root / "empty.yaml").write_bytes(b"")
         return cls(root)
