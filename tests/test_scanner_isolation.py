@@ -34,7 +34,7 @@ import pytest
 
 from gate.model import ScanTarget
 from gate.scanners.grype import GRYPE_ENV_ALLOWED, Grype, config_args, config_files
-from gate.scanners.isolation import Workspace, ignored_note, scanner_environment
+from gate.scanners.isolation import Invocation, Workspace, ignored_note, scanner_environment
 from gate.scanners.trivy import PINNED_FLAGS, TRIVY_ENV_ALLOWED, WORKDIR_FILES, Trivy
 from tests.conftest import REPO_ROOT
 from tests.support.gobuild import cache_root, go_required
@@ -332,7 +332,9 @@ def test_an_ignored_variable_is_named_but_its_value_never_printed(
 # --------------------------------------------------------------------------- Trivy, pure
 
 
-def _trivy_run(tmp_path: Path, environ: Mapping[str, str], target: ScanTarget | None = None):
+def _trivy_run(
+    tmp_path: Path, environ: Mapping[str, str], target: ScanTarget | None = None
+) -> tuple[Workspace, Invocation]:
     workspace = Workspace.create(tmp_path / "ws")
     target = target or ScanTarget("registry", f"127.0.0.1:5000/app@{DIGEST}")
     return workspace, Trivy().invocation(
