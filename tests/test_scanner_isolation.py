@@ -178,8 +178,8 @@ class Seen:
 def _plant(knob: Knob, root: Path, aux: Path) -> tuple[Path, Path, dict[str, str]]:
     """The knob's working directory, home and variables, under ``root``."""
     cwd, home = root / "cwd", root / "home"
-    cwd.mkdir(parents=True)
-    home.mkdir()
+    cwd.mkdir(parents=True, exist_ok=True)
+    home.mkdir(exist_ok=True)
     for name, body in knob.files.items():
         path = Path(name.replace("~", str(home), 1).replace("{aux}", str(aux), 1))
         path = path if path.is_absolute() else cwd / path
@@ -327,6 +327,29 @@ def test_an_ignored_variable_is_named_but_its_value_never_printed(
     (note,) = [n for n in seen.notes if n.startswith("trivy: ignored")]
     assert "TRIVY_SERVER" in note and "TRIVY_TOKEN" in note
     assert token not in seen.output and token not in (tmp_path / "run" / "report.json").read_text()
+
+
+@pytest.mark.parametrize("where", ["relative TRIVY_CACHE_DIR", "XDG_CACHE_HOME", "HOME"])
+def test_the_users_trivy_cache_keeps_working_from_the_private_directory(
+    planted_image: str, trivy_env: dict[str, str], tmp_path: Path, where: str
+) -> None:
+    """The DB is found where Trivy would find it from the caller's directory and home."""
+    db = trivy_env["TRIVY_CACHE_DIR"]
+    base = {k: v for k, v in trivy_env.items() if k not in ("TRIVY_CACHE_DIR", "XDG_CACHE_HOME")}
+    run = tmp_path / "run"
+    (run / "cwd").mkdir(parents=True)
+    (run / "home" / ".cache").mkdir(parents=True)
+    if where == "relative TRIVY_CACHE_DIR":
+        (run / "cwd" / "trivy-cache").symlink_to(db)
+        base["TRIVY_CACHE_DIR"] = "trivy-cache"
+    elif where == "XDG_CACHE_HOME":
+        (tmp_path / "xdg").mkdir()
+        (tmp_path / "xdg" / "trivy").symlink_to(db)
+        base["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
+    else:
+        (run / "home" / ".cache" / "trivy").symlink_to(db)
+    seen = _gate_run(planted_image, Knob(where), run, tmp_path, base)
+    assert seen.code == 1 and seen.vulns == EXPECTED_VULNS, seen.output
 
 
 # --------------------------------------------------------------------------- Trivy, pure
