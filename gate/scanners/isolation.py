@@ -14,11 +14,15 @@ reads ``GRYPE_*`` variables. So every scan:
 - sees none of its own variables except an **allowlist** (``TRIVY_ENV_ALLOWED``,
   ``GRYPE_ENV_ALLOWED``) of what is needed to reach the vulnerability DB and the registry.
 
-``HOME`` and ``XDG_*`` are left as they are: registry credential helpers and cloud SDK
-logins (``docker-credential-gcloud``, ECR, ``~/.docker/config.json``, Podman's
-``auth.json``) read them, and nothing under them reaches the verdict once the flags above
-are pinned. What was set but ignored is named in the report (never its value: it may be a
-secret), so a config that used to "work" does not fail silently.
+``HOME`` and ``XDG_*`` are left as they are: the registry keychain both scanners use
+(go-containerregistry's ``authn.DefaultKeychain``: ``~/.docker/config.json``,
+``$XDG_CONFIG_HOME/containers/auth.json``), credential helpers and cloud SDK logins read
+them. Nothing under them reaches the verdict once the flags above are pinned: Grype's
+user-level configs are part of the search ``-c`` replaces, Trivy's WASM modules are
+loaded from ``--module-dir`` only, and the other home lookups in Trivy's source (``~/.m2``,
+``~/.gradle``, ``GOPATH``…) belong to lock-file analyzers that ``trivy image`` turns off.
+What was set but ignored is named in the report (never its value: it may be a secret), so
+a config that used to "work" does not stop working silently.
 """
 
 from __future__ import annotations
