@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -352,6 +353,114 @@ def test_the_users_trivy_cache_keeps_working_from_the_private_directory(
     assert seen.code == 1 and seen.vulns == EXPECTED_VULNS, seen.output
 
 
+# Every flag of ``trivy image`` (0.76), by what it can do to the verdict. A Trivy upgrade
+# that adds a flag fails test_every_trivy_flag_is_classified until it is placed here.
+TRIVY_FLAGS: dict[str, frozenset[str]] = {
+    # Decides what is found or how it is rated, or what is scanned: on the gate's command line.
+    "pinned": frozenset(
+        {
+            *("config", "ignorefile", "ignore-policy", "vex", "secret-config", "severity"),
+            *("ignore-unfixed", "ignore-status", "skip-files", "skip-dirs", "pkg-types"),
+            *("pkg-relationships", "detection-priority", "vuln-severity-source", "distro"),
+            *("removed-pkgs", "file-patterns", "image-config-scanners", "sbom-sources"),
+            *("enable-modules", "module-dir", "list-all-pkgs", "scanners", "image-src"),
+            *("format", "output", "timeout", "no-progress"),
+        }
+    ),
+    # Decided by the gate per target (--input for layouts, --insecure for plain-HTTP hosts,
+    # the judged platform): never taken from the environment.
+    "per target": frozenset({"input", "insecure", "platform"}),
+    # Reaches the cache, the DBs or the registry: passes from the environment.
+    "reach": frozenset(
+        {
+            *("cache-dir", "cache-backend", "cache-ttl", "redis-ca", "redis-cert", "redis-key"),
+            *("redis-tls", "db-repository", "java-db-repository", "skip-db-update"),
+            *("skip-java-db-update", "skip-check-update", "skip-version-check"),
+            *("disable-telemetry", "offline-scan", "username", "password", "registry-token"),
+            "cacert",
+        }
+    ),
+    # Stops the scan, changes the report's shape or exit code, or only its display, or
+    # sends the scan elsewhere (a server): dropped (a run would fail closed or not change).
+    "dropped": frozenset(
+        {
+            *("download-db-only", "download-java-db-only", "generate-default-config"),
+            *("version", "exit-code", "exit-on-eol", "compliance", "report", "template"),
+            *("table-mode", "dependency-tree", "output-plugin-arg", "show-suppressed"),
+            *("debug", "quiet", "parallel", "max-image-size", "password-stdin", "server"),
+            *("token", "token-header", "custom-headers", "docker-host", "podman-host"),
+            *("rekor-url", "skip-vex-repo-update"),
+        }
+    ),
+    # Settings of scanners the gate never runs (misconfig, license, Rego): dropped.
+    "other scanners": frozenset(
+        {
+            *("ignored-licenses", "license-confidence-level", "license-full"),
+            *("ansible-extra-vars", "ansible-inventory", "ansible-playbook"),
+            *("checks-bundle-repository", "config-file-schemas", "helm-api-versions"),
+            *("helm-kube-version", "helm-set", "helm-set-file", "helm-set-string"),
+            *("helm-values", "include-non-failures", "misconfig-scanners"),
+            *("raw-config-scanners", "render-cause", "tf-exclude-downloaded-modules"),
+            *("check-namespaces", "config-check", "config-data", "include-deprecated-checks"),
+            *("rego-error-limit", "trace-rego"),
+        }
+    ),
+}
+_DEPRECATED_ALLOWED = {"TRIVY_SKIP_UPDATE", "TRIVY_SKIP_POLICY_UPDATE"}
+
+
+def _env_name(flag: str) -> str:
+    return "TRIVY_" + flag.upper().replace("-", "_")
+
+
+def _trivy_help(trivy_env: Mapping[str, str]) -> dict[str, str]:
+    """``trivy image --help``: every flag and its type (``""`` for a boolean)."""
+    done = subprocess.run(
+        ["trivy", "image", "--help"],
+        env=dict(trivy_env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    flags = {}
+    for match in re.finditer(r"^\s+(?:-\w, )?--([a-z0-9-]+)(?: (\w+))?", done.stdout, re.M):
+        flags[match[1]] = match[2] or ""
+    return flags
+
+
+def test_every_trivy_flag_is_classified(trivy_env: dict[str, str], tmp_path: Path) -> None:
+    flags = set(_trivy_help(trivy_env))
+    classified = [name for names in TRIVY_FLAGS.values() for name in names]
+    assert len(classified) == len(set(classified)), "a flag is in two classes"
+    assert flags == set(classified), (flags - set(classified), set(classified) - flags)
+    _, run = _trivy_run(tmp_path, {})
+    for flag in TRIVY_FLAGS["pinned"]:
+        assert any(a == f"--{flag}" or a.startswith(f"--{flag}=") for a in run.argv), flag
+    reach = {_env_name(flag) for flag in TRIVY_FLAGS["reach"]}
+    assert reach <= TRIVY_ENV_ALLOWED
+    assert TRIVY_ENV_ALLOWED - reach == {"TRIVY_NO_PROGRESS", *_DEPRECATED_ALLOWED}
+
+
+def test_every_trivy_variable_outside_the_allowlist_at_once_changes_nothing(
+    planted_image: str, trivy_env: dict[str, str], tmp_path: Path
+) -> None:
+    """All of them set together (booleans on, the rest junk): any one that got through
+    would change the findings or fail the scan."""
+    flags = _trivy_help(trivy_env)
+    planted = {
+        _env_name(flag): "true" if not kind else "planted"
+        for flag, kind in flags.items()
+        if _env_name(flag) not in TRIVY_ENV_ALLOWED
+    }
+    assert len(planted) > 70
+    seen = _gate_run(planted_image, Knob("all", env=planted), tmp_path / "run", tmp_path, trivy_env)
+    assert seen.code == 1, seen.output
+    assert (seen.vulns, seen.secrets) == (EXPECTED_VULNS, EXPECTED_SECRETS)
+    (note,) = [n for n in seen.notes if n.startswith("trivy: ignored")]
+    assert all(name in note for name in planted)
+
+
 # --------------------------------------------------------------------------- Trivy, pure
 
 
@@ -497,12 +606,15 @@ def _real_grype() -> str:
     return found
 
 
-def _effective_config(argv: list[str], env: Mapping[str, str], cwd: Path) -> str:
+def _effective_config(
+    argv: list[str], env: Mapping[str, str], cwd: Path, *, must_load: bool = True
+) -> str:
+    """What ``grype config --load`` prints; a config Grype refuses is its exit and stderr."""
     done = subprocess.run(
         argv, env=dict(env), cwd=cwd, capture_output=True, text=True, timeout=60, check=False
     )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    assert done.returncode == 0 or not must_load, done.stderr
+    return done.stdout if done.returncode == 0 else f"exit {done.returncode}: {done.stderr}"
 
 
 @dataclass(frozen=True)
@@ -528,7 +640,7 @@ def _grype_case(grype: str, knob: Knob, root: Path) -> GrypeConfigs:
     isolated = _effective_config(
         [run.argv[0], "config", "--load", *config_args(workspace)], run.env, run.cwd
     )
-    control = _effective_config([grype, "config", "--load"], environ, cwd)
+    control = _effective_config([grype, "config", "--load"], environ, cwd, must_load=False)
     notes = Grype().ignored_settings(environ, cwd)
     return GrypeConfigs(isolated, control, notes)
 
@@ -576,6 +688,54 @@ def test_only_allowlisted_grype_variables_reach_grype(tmp_path: Path) -> None:
     assert run.cwd == workspace.cwd and not any(run.cwd.iterdir())
     assert run.argv[1] == "oci-dir:/images/app"
     assert workspace.empty_file.read_bytes() == b""
+
+
+_GRYPE_AUTH_FROM_ENV = {
+    f"GRYPE_REGISTRY_AUTH_{key}"
+    for key in ("AUTHORITY", "USERNAME", "PASSWORD", "TOKEN", "TLS_CERT", "TLS_KEY")
+}
+"""Read by Grype's registry options (``PostLoad``) rather than listed by ``grype config``."""
+
+
+def _grype_variables(grype: str, tmp_path: Path) -> dict[str, str]:
+    """Every ``GRYPE_*`` variable ``grype config`` documents, with its default value."""
+    done = subprocess.run(
+        [grype, "config"],
+        env={"HOME": str(tmp_path), "PATH": os.defpath},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    found = {}
+    for match in re.finditer(r"\(env: (GRYPE_\w+)\)\n\s*[\w-]+: ?(.*)", done.stdout):
+        found[match[1]] = match[2].strip().strip("'")
+    return found
+
+
+def test_grypes_allowlist_names_only_real_variables(tmp_path: Path) -> None:
+    documented = _grype_variables(_real_grype(), tmp_path)
+    assert len(documented) > 60
+    assert not GRYPE_ENV_ALLOWED - set(documented) - _GRYPE_AUTH_FROM_ENV
+
+
+def test_every_grype_variable_outside_the_allowlist_at_once_does_not_reach_grype(
+    tmp_path: Path,
+) -> None:
+    """All of them set together, off their defaults: the effective config stays the default."""
+    grype = _real_grype()
+    flip = {"true": "false", "false": "true"}
+    planted = {
+        name: flip.get(default, "planted")
+        for name, default in _grype_variables(grype, tmp_path).items()
+        if name not in GRYPE_ENV_ALLOWED
+    }
+    clean = _grype_case(grype, Knob("no knob"), tmp_path / "clean")
+    seen = _grype_case(grype, Knob("all", env=planted), tmp_path / "all")
+    assert seen.control != clean.control  # Grype run the old way takes them
+    assert seen.isolated == clean.isolated
+    assert sorted(planted) == [n for n in seen.notes if n.startswith("GRYPE_")]
 
 
 def test_grypes_config_search_is_the_real_one(tmp_path: Path) -> None:
