@@ -28,12 +28,15 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
 
+from gate import policy as policies
+from gate.facts import GatherOptions
 from gate.model import ScanTarget
+from gate.run import ignored_scanner_settings
 from gate.scanners.grype import GRYPE_ENV_ALLOWED, Grype, config_args, config_files
 from gate.scanners.isolation import Invocation, Workspace, ignored_note, scanner_environment
 from gate.scanners.trivy import PINNED_FLAGS, TRIVY_ENV_ALLOWED, WORKDIR_FILES, Trivy
@@ -772,3 +775,18 @@ def test_scanner_environment_keeps_everything_but_the_dropped_prefix() -> None:
         environ, prefix="GRYPE_", allowed=frozenset({"GRYPE_B"}), paths=frozenset(), cwd=Path("/")
     )
     assert env == {"GRYPE_B": "2", "TRIVY_SEVERITY": "LOW", "LANG": "C"}
+
+
+def test_settings_are_reported_only_for_scanners_the_gate_runs(tmp_path: Path) -> None:
+    base = policies.load_default_policy()
+    assert base.vulnerabilities is not None
+    both = replace(base, vulnerabilities=replace(base.vulnerabilities, scanners=("trivy", "grype")))
+    (tmp_path / ".trivyignore").write_text("CVE-2026-0002\n")
+    environ = {"GRYPE_ONLY_FIXED": "true", "HOME": str(tmp_path / "home")}
+    notes = ignored_scanner_settings(both, GatherOptions(), environ, tmp_path)
+    assert [n.split(":")[0] for n in notes] == ["trivy", "grype"]
+    assert "./.trivyignore" in notes[0] and "GRYPE_ONLY_FIXED" in notes[1]
+    saved = GatherOptions(reports={"trivy": tmp_path / "trivy.json"})
+    assert [n.split(":")[0] for n in ignored_scanner_settings(both, saved, environ, tmp_path)] == [
+        "grype"
+    ]
