@@ -54,7 +54,7 @@ class Invocation:
 
 @dataclass(frozen=True)
 class Workspace:
-    """A scan's private directory: the report path, the working directory, an empty file."""
+    """A scan's private directory: its report, its empty working directory, empty inputs."""
 
     root: Path
 

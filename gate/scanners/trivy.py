@@ -102,7 +102,7 @@ TRIVY_ENV_ALLOWED = frozenset(
         "TRIVY_SKIP_POLICY_UPDATE",  # the deprecated name of TRIVY_SKIP_CHECK_UPDATE
         "TRIVY_SKIP_VERSION_CHECK",  # no call home for release notices
         "TRIVY_DISABLE_TELEMETRY",  # no call home for usage data
-        "TRIVY_OFFLINE_SCAN",  # no Maven Central lookups for jars: a runner without network
+        "TRIVY_OFFLINE_SCAN",  # no Maven Central lookups (jars it cannot name go unmatched)
         # Registry credentials and the TLS roots that reach the registry and the DB.
         "TRIVY_USERNAME",
         "TRIVY_PASSWORD",
