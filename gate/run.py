@@ -101,6 +101,23 @@ def _options(args: argparse.Namespace, policy: Policy) -> GatherOptions:
     )
 
 
+def ignored_scanner_settings(
+    policy: Policy, options: GatherOptions, environ: Mapping[str, str], cwd: Path
+) -> list[str]:
+    """One note per scanner the gate will run that would have read settings the gate
+    keeps from it (``gate.scanners.isolation``): the user sees what no longer applies."""
+    from gate.facts import scanner_for, scanners_needed
+    from gate.scanners.isolation import ignored_note
+
+    notes = []
+    for name in scanners_needed(policy):
+        if name not in options.reports:
+            note = ignored_note(name, scanner_for(name).ignored_settings(environ, cwd))
+            if note:
+                notes.append(note)
+    return notes
+
+
 def judge_image(
     image: str | None, policy: Policy, options: GatherOptions, notes: list[str]
 ) -> Verdict:
@@ -149,6 +166,8 @@ def run_check(args: argparse.Namespace) -> int:
         raise UsageError("--parallel must be at least 1")
     if args.mode is None and policy.mode == "warn":
         notes.append("mode: warn (violations are shown but do not fail the job)")
+    if args.images:
+        notes += ignored_scanner_settings(policy, options, os.environ, Path.cwd())
 
     with ThreadPoolExecutor(max_workers=args.parallel) as pool:
         verdicts = tuple(pool.map(lambda image: judge_image(image, policy, options, notes), images))

@@ -144,6 +144,26 @@ def test_extra_environment_is_layered_over_the_gates_own(
     assert seen["PATH"] == os.environ["PATH"]
 
 
+def test_a_whole_environment_replaces_the_gates_own(
+    stubs: StubBin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_file = tmp_path / "env.json"
+    monkeypatch.setenv("TRIVY_SEVERITY", "LOW")
+    stubs.install("tool", Stub(env_file=env_file, env_names=("TRIVY_SEVERITY", "GRYPE_X")))
+    env = {"PATH": os.environ["PATH"], "GRYPE_X": "1"}
+    run_tool(["tool"], tool="tool", timeout=30, env=env, inherit_env=False)
+    assert json.loads(env_file.read_text()) == {"TRIVY_SEVERITY": None, "GRYPE_X": "1"}
+
+
+def test_the_tool_runs_in_the_directory_it_is_given(stubs: StubBin, tmp_path: Path) -> None:
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    stubs.install("tool", Stub(report="{}"))
+    done = run_tool(["tool", "--output", "out.json"], tool="tool", timeout=30, cwd=workdir)
+    assert (workdir / "out.json").read_text() == "{}"
+    assert os.path.isabs(done.argv[0])
+
+
 def test_the_executable_is_looked_up_on_the_path_the_tool_will_get(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

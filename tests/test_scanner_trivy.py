@@ -379,7 +379,7 @@ def test_only_the_scanners_the_policy_needs_are_run(stubs: StubBin, tmp_path: Pa
         Trivy(scanners={"vuln", "sbom"})
 
 
-def test_trivys_own_environment_passes_through_untouched(
+def test_trivys_allowlisted_environment_passes_through(
     stubs: StubBin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     env_file = tmp_path / "env.json"

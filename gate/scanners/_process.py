@@ -152,8 +152,8 @@ def _wait_exited(proc: subprocess.Popen[bytes], timeout: float) -> bool:
     return True
 
 
-def _environment(env: Mapping[str, str] | None) -> dict[str, str]:
-    merged = dict(os.environ)
+def _environment(env: Mapping[str, str] | None, *, inherit: bool) -> dict[str, str]:
+    merged = dict(os.environ) if inherit else {}
     if env:
         merged.update(env)
     return merged
@@ -165,12 +165,15 @@ def run_tool(
     tool: str,
     timeout: float,
     env: Mapping[str, str] | None = None,
+    inherit_env: bool = True,
+    cwd: Path | None = None,
 ) -> Completed:
     """Run ``argv`` to completion and return its output tails, or raise ``ScannerError``.
 
     ``tool`` is the name used in messages (``trivy``, ``grype``). ``env`` holds variables
-    *layered over* the gate's own environment, which otherwise passes through untouched
-    (``TRIVY_*``, ``GRYPE_*``, proxies, ``HOME`` for registry credentials).
+    *layered over* the gate's own environment, or with ``inherit_env=False`` the child's
+    whole environment (scanners: see ``gate.scanners.isolation``). ``cwd`` is the child's
+    working directory; the executable is found on the child's ``PATH`` first, from here.
 
     Raises ``ScannerError`` when the executable is not on PATH, when the tool exits
     non-zero or is killed by a signal, or when it runs longer than ``timeout`` seconds;
@@ -180,12 +183,12 @@ def run_tool(
     """
     if not argv:
         raise ValueError("run_tool needs a command")
-    full_env = _environment(env)
+    full_env = _environment(env, inherit=inherit_env)
     executable = shutil.which(argv[0], path=full_env.get("PATH", os.defpath))
     if executable is None:
         raise ScannerError(f"{tool} not found on PATH; install it or pass --{tool}-report FILE")
 
-    command = (executable, *argv[1:])
+    command = (os.path.abspath(executable), *argv[1:])  # found from here, run from ``cwd``
     started = time.monotonic()
     try:
         proc = subprocess.Popen(
@@ -194,6 +197,7 @@ def run_tool(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=full_env,
+            cwd=cwd,
             start_new_session=True,
         )
     except OSError as exc:  # vanished or not executable between which() and exec

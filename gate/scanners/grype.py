@@ -45,6 +45,13 @@ from gate.model import ScanReport, ScanTarget, Severity, Vulnerability
 from gate.scanners._process import read_output, run_tool
 from gate.scanners._stream import Parents, stream_report
 from gate.scanners.credentials import forwarded_credentials
+from gate.scanners.isolation import (
+    Invocation,
+    Workspace,
+    existing_files,
+    ignored_variables,
+    scanner_environment,
+)
 
 NAME = "grype"
 _FOUND_BY = frozenset({NAME})
@@ -56,6 +63,71 @@ _DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
 _SCHEMES = {"registry": "registry:", "oci": "oci-dir:", "docker-archive": "docker-archive:"}
 
 T = TypeVar("T")
+
+ENV_PREFIX = "GRYPE_"
+GRYPE_ENV_ALLOWED = frozenset(
+    {
+        # Where the vulnerability DB lives and where it comes from.
+        "GRYPE_DB_CACHE_DIR",  # the DB is read from here; offline set-ups pre-fill it
+        "GRYPE_DB_UPDATE_URL",  # a mirror of the DB listing (air-gapped CI)
+        "GRYPE_DB_CA_CERT",  # TLS roots for that download
+        # Whether Grype goes to the network, and which DB it accepts.
+        "GRYPE_DB_AUTO_UPDATE",  # false: use the DB already in the cache (offline)
+        "GRYPE_DB_REQUIRE_UPDATE_CHECK",  # fail when the update check fails (stricter)
+        "GRYPE_DB_UPDATE_AVAILABLE_TIMEOUT",  # slow networks
+        "GRYPE_DB_UPDATE_DOWNLOAD_TIMEOUT",  # slow networks
+        "GRYPE_DB_MAX_UPDATE_CHECK_FREQUENCY",  # how often it asks for a newer DB
+        "GRYPE_DB_VALIDATE_BY_HASH_ON_START",  # checksum the DB file before use
+        "GRYPE_DB_VALIDATE_AGE",  # a pre-filled offline DB may be older than 5 days
+        "GRYPE_DB_MAX_ALLOWED_BUILT_AGE",  # likewise; the report shows the DB's build time
+        "GRYPE_CHECK_FOR_APP_UPDATE",  # no call home for release notices
+        # Registry credentials and TLS. The image is fetched by digest and its content
+        # checked against it, so these reach the registry without choosing what is judged.
+        "GRYPE_REGISTRY_AUTH_AUTHORITY",
+        "GRYPE_REGISTRY_AUTH_USERNAME",
+        "GRYPE_REGISTRY_AUTH_PASSWORD",
+        "GRYPE_REGISTRY_AUTH_TOKEN",
+        "GRYPE_REGISTRY_AUTH_TLS_CERT",
+        "GRYPE_REGISTRY_AUTH_TLS_KEY",
+        "GRYPE_REGISTRY_CA_CERT",
+        "GRYPE_REGISTRY_INSECURE_SKIP_TLS_VERIFY",
+        "GRYPE_REGISTRY_INSECURE_USE_HTTP",
+    }
+)
+"""Grype's own variables that pass to it; every other ``GRYPE_*`` is dropped and reported
+(``GRYPE_CONFIG``, ``GRYPE_ONLY_FIXED``, ``GRYPE_IGNORE_*``, ``GRYPE_EXCLUDE``,
+``GRYPE_VEX_*``, ``GRYPE_SEARCH_SCOPE``, ``GRYPE_DISTRO``, ``GRYPE_MATCH_*``,
+``GRYPE_EXTERNAL_SOURCES_*``, ``GRYPE_FIX_CHANNEL_*``, ``GRYPE_LOG_*``…)."""
+
+_ENV_PATHS = frozenset(
+    {
+        "GRYPE_DB_CACHE_DIR",
+        "GRYPE_DB_CA_CERT",
+        "GRYPE_REGISTRY_AUTH_TLS_CERT",
+        "GRYPE_REGISTRY_AUTH_TLS_KEY",
+        "GRYPE_REGISTRY_CA_CERT",
+    }
+)
+
+_CONFIG_EXTENSIONS = (
+    *("json", "toml", "yaml", "yml", "properties", "props", "prop"),
+    *("hcl", "tfvars", "dotenv", "env", "ini"),
+)
+"""viper's ``SupportedExts`` (v1.21): the extensions fangs tries at every config location."""
+
+
+def config_files(environ: Mapping[str, str], cwd: Path) -> list[Path]:
+    """Where Grype looks for config when ``-c`` is not given, in its order (fangs'
+    ``FindInCwd``, ``FindInAppNameSubdir``, ``FindInHomeDir``, ``FindInXDG``; the XDG
+    directories as adrg/xdg reads them)."""
+    dirs = [(cwd, ".grype"), (cwd / ".grype", "config")]
+    home = environ.get("HOME")
+    if home:
+        dirs.append((Path(home), ".grype"))
+    config_home = environ.get("XDG_CONFIG_HOME") or (str(Path(home) / ".config") if home else "")
+    config_dirs = (environ.get("XDG_CONFIG_DIRS") or "/etc/xdg").split(os.pathsep)
+    dirs += [(Path(d) / NAME, "config") for d in (config_home, *config_dirs) if d]
+    return [d / f"{base}.{ext}" for d, base in dirs for ext in _CONFIG_EXTENSIONS]
 
 
 class Grype:
@@ -71,27 +143,66 @@ class Grype:
         self._executable = executable
         self._env = dict(env or {})
 
-    def scan(self, target: ScanTarget, *, timeout: float) -> ScanReport:
-        env = dict(self._env)
+    def invocation(
+        self,
+        target: ScanTarget,
+        workspace: Workspace,
+        *,
+        environ: Mapping[str, str],
+        cwd: Path,
+    ) -> Invocation:
+        """How to run Grype on ``target`` from a gate whose environment is ``environ`` and
+        whose working directory is ``cwd`` (pure: the same inputs give the same run)."""
+        merged = {**environ, **self._env}
         if target.kind == "registry" and target.insecure:
-            env["GRYPE_REGISTRY_INSECURE_USE_HTTP"] = "true"
+            merged["GRYPE_REGISTRY_INSECURE_USE_HTTP"] = "true"
+        env = scanner_environment(
+            merged, prefix=ENV_PREFIX, allowed=GRYPE_ENV_ALLOWED, paths=_ENV_PATHS, cwd=cwd
+        )
         if target.kind == "registry":
             forwarded = forwarded_credentials(
-                {**os.environ, **env},
-                "GRYPE_REGISTRY_AUTH_USERNAME",
-                "GRYPE_REGISTRY_AUTH_PASSWORD",
+                env, "GRYPE_REGISTRY_AUTH_USERNAME", "GRYPE_REGISTRY_AUTH_PASSWORD"
             )
             if forwarded:  # Grype keys credentials by registry host
                 forwarded["GRYPE_REGISTRY_AUTH_AUTHORITY"] = target.location.split("/", 1)[0]
             env.update(forwarded)
+        output = workspace.root / "grype.json"
+        argv = (
+            self._executable,
+            source_for(target),
+            "-o",
+            "json",
+            "--file",
+            str(output),
+            *config_args(workspace),
+        )
+        return Invocation(argv, env, workspace.cwd)
+
+    def ignored_settings(self, environ: Mapping[str, str], cwd: Path) -> list[str]:
+        """What Grype would have read from outside the policy, and the gate keeps from it."""
+        found = ignored_variables(environ, prefix=ENV_PREFIX, allowed=GRYPE_ENV_ALLOWED)
+        for path in existing_files(config_files(environ, cwd)):
+            inside = path.is_relative_to(cwd)
+            found.append(f"./{path.relative_to(cwd)}" if inside else str(path))
+        return found
+
+    def scan(self, target: ScanTarget, *, timeout: float) -> ScanReport:
         with tempfile.TemporaryDirectory(prefix="gate-grype-") as tmp:
-            out = Path(tmp) / "grype.json"
-            argv = [self._executable, source_for(target), "-o", "json", "--file", str(out)]
-            done = run_tool(argv, tool=NAME, timeout=timeout, env=env)
-            return read_output(done, out, tool=NAME, parse=parse_report)
+            workspace = Workspace.create(Path(tmp))
+            run = self.invocation(target, workspace, environ=os.environ, cwd=Path.cwd())
+            done = run_tool(
+                run.argv, tool=NAME, timeout=timeout, env=run.env, inherit_env=False, cwd=run.cwd
+            )
+            return read_output(done, workspace.root / "grype.json", tool=NAME, parse=parse_report)
 
     def parse_report(self, path: Path) -> ScanReport:
         return parse_report(path)
+
+
+def config_args(workspace: Workspace) -> tuple[str, ...]:
+    """``-c EMPTY``: an explicit config file replaces Grype's whole config search, so no
+    ``.grype.yaml`` (here, in ``~``, in the XDG dirs) is read; the file itself is empty."""
+    return ("-c", str(workspace.empty_file))
 
 
 def source_for(target: ScanTarget) -> str:

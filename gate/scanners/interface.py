@@ -7,6 +7,7 @@ a scanner never returns a partial report.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -22,4 +23,11 @@ class Scanner(Protocol):
 
     def parse_report(self, path: Path) -> ScanReport:
         """Parse a JSON report this scanner wrote earlier; raise ScannerError if unusable."""
+        ...
+
+    def ignored_settings(self, environ: Mapping[str, str], cwd: Path) -> list[str]:
+        """Settings the tool would read from ``environ`` or files, which a scan ignores.
+
+        Names only (a variable's value may be a secret), for the report's notes.
+        """
         ...

@@ -12,17 +12,19 @@ Why these choices:
   ``--insecure``: go-containerregistry (Trivy's registry client) then falls back to
   ``http://``; loopback hosts already get plain HTTP without it. OCI layouts and docker
   archives go through ``--input``.
-- **Trivy's environment passes through untouched** (``TRIVY_CACHE_DIR``,
-  ``TRIVY_SKIP_DB_UPDATE``, ``TRIVY_DB_REPOSITORY``, ``TRIVY_USERNAME``…), so offline and
-  mirror set-ups work. Flags are passed only for what the gate decides: the output, the
-  scanners, the timeout (Trivy's own default of 5 min would otherwise cut a longer
-  ``--scanner-timeout`` short), and ``--list-all-pkgs=false`` (0.76 lists every package
-  by default, which only bloats the report).
+- **Nothing outside the policy changes the findings** (``gate.scanners.isolation``).
+  Trivy runs in an empty private directory, every setting that decides what is found or
+  how it is rated is pinned on the command line (``PINNED_FLAGS``: flags outrank
+  ``TRIVY_*`` variables and ``trivy.yaml``), and of Trivy's own variables only
+  ``TRIVY_ENV_ALLOWED`` passes: the cache and DB location, mirrors and offline switches,
+  registry credentials and TLS trust. Flags are also passed for what the gate decides:
+  the output, the scanners, the timeout (Trivy's own default of 5 min would otherwise cut
+  a longer ``--scanner-timeout`` short), and ``--list-all-pkgs=false`` (0.76 lists every
+  package by default, which only bloats the report).
 - **Scanners follow the policy.** ``Trivy(scanners=...)`` defaults to Trivy's own image
   default, ``vuln,secret``; the gate passes ``{"vuln"}`` when the policy has no
   ``secrets`` section, since secret scanning reads every file of the image and a section
-  the policy does not have is never gathered. The value is always passed explicitly, so
-  a stray ``TRIVY_SCANNERS`` cannot silently turn off a check the policy asks for.
+  the policy does not have is never gathered.
 - **No shared scan cache unless asked for.** Trivy's default ``fs`` cache is a bolt
   database it locks exclusively, giving up after 5 s, so two Trivy runs at once (``gate
   check --parallel`` over several images) failed with "cache may be in use by another
@@ -55,6 +57,13 @@ from gate.model import ScanReport, ScanTarget, Secret, Severity, Vulnerability
 from gate.scanners._process import read_output, run_tool
 from gate.scanners._stream import Parents, stream_report
 from gate.scanners.credentials import forwarded_credentials
+from gate.scanners.isolation import (
+    Invocation,
+    Workspace,
+    existing_files,
+    ignored_variables,
+    scanner_environment,
+)
 
 NAME = "trivy"
 SCHEMA_VERSION = 2
@@ -71,6 +80,83 @@ _NO_OS = frozenset({"", "none"})
 _IGNORED_ARRAYS = ("Packages", "Misconfigurations", "Licenses", "CustomResources")
 
 T = TypeVar("T")
+
+ENV_PREFIX = "TRIVY_"
+TRIVY_ENV_ALLOWED = frozenset(
+    {
+        # Where the vulnerability DB and the scan cache live, and how a cache is reached.
+        "TRIVY_CACHE_DIR",  # the DB is read from here; offline set-ups pre-fill it
+        "TRIVY_CACHE_BACKEND",  # fs, memory or redis://: where layer analyses are kept
+        "TRIVY_CACHE_TTL",  # how long a redis cache keeps them
+        "TRIVY_REDIS_CA",  # TLS to a redis cache
+        "TRIVY_REDIS_CERT",  # TLS to a redis cache
+        "TRIVY_REDIS_KEY",  # TLS to a redis cache
+        "TRIVY_REDIS_TLS",  # TLS to a redis cache
+        # Where the DBs come from, and whether Trivy goes to the network at all.
+        "TRIVY_DB_REPOSITORY",  # a mirror of trivy-db (air-gapped and rate-limited CI)
+        "TRIVY_JAVA_DB_REPOSITORY",  # a mirror of trivy-java-db
+        "TRIVY_SKIP_DB_UPDATE",  # use the DB already in the cache (offline)
+        "TRIVY_SKIP_UPDATE",  # the deprecated name of TRIVY_SKIP_DB_UPDATE
+        "TRIVY_SKIP_JAVA_DB_UPDATE",  # use the Java DB already in the cache (offline)
+        "TRIVY_SKIP_CHECK_UPDATE",  # no fetch of the misconfiguration checks (never run here)
+        "TRIVY_SKIP_POLICY_UPDATE",  # the deprecated name of TRIVY_SKIP_CHECK_UPDATE
+        "TRIVY_SKIP_VERSION_CHECK",  # no call home for release notices
+        "TRIVY_DISABLE_TELEMETRY",  # no call home for usage data
+        "TRIVY_OFFLINE_SCAN",  # no Maven Central lookups (jars it cannot name go unmatched)
+        # Registry credentials and the TLS roots that reach the registry and the DB.
+        "TRIVY_USERNAME",
+        "TRIVY_PASSWORD",
+        "TRIVY_REGISTRY_TOKEN",
+        "TRIVY_CACERT",
+        # Display only; the gate passes --no-progress itself.
+        "TRIVY_NO_PROGRESS",
+    }
+)
+"""Trivy's own variables that pass to it; every other ``TRIVY_*`` is dropped and reported.
+
+Left out on purpose: ``TRIVY_INSECURE`` (it turns off TLS verification for the DB download
+too, so a network attacker could serve an empty DB; use ``--insecure-registry HOST``, or
+``TRIVY_CACERT``/``SSL_CERT_FILE`` for a private CA), and ``TRIVY_SERVER``/``TRIVY_TOKEN``
+(a Trivy server judges with its own DB and settings, which the gate cannot pin)."""
+
+_ENV_PATHS = frozenset(
+    {"TRIVY_CACHE_DIR", "TRIVY_CACERT", "TRIVY_REDIS_CA", "TRIVY_REDIS_CERT", "TRIVY_REDIS_KEY"}
+)
+
+PINNED_FLAGS = (
+    "--config=",  # no trivy.yaml (the empty value turns loading off)
+    "--ignorefile=",  # no .trivyignore: waivers live in the policy, with reasons and expiry
+    "--ignore-policy=",  # no Rego that drops findings
+    "--vex=",  # no VEX statements marking findings not_affected
+    "--secret-config=",  # Trivy's built-in secret rules, no trivy-secret.yaml
+    "--severity=UNKNOWN,LOW,MEDIUM,HIGH,CRITICAL",  # every finding: fail_on judges
+    "--ignore-unfixed=false",  # the policy's ignore_unfixed judges
+    "--ignore-status=",  # every status: the policy judges not_affected and unfixed
+    "--skip-files=",  # the whole image
+    "--skip-dirs=",  # the whole image
+    "--pkg-types=os,library",  # Trivy's default: OS and language packages
+    "--pkg-relationships=unknown,root,workspace,direct,indirect",  # Trivy's default: all
+    "--detection-priority=precise",  # Trivy's default
+    "--vuln-severity-source=auto",  # Trivy's default: the vendor's rating first
+    "--distro=",  # the OS is detected from the image, never asserted
+    "--removed-pkgs=false",  # Trivy's default
+    "--file-patterns=",  # Trivy's own analyzers decide which files are packages
+    "--image-config-scanners=",  # Trivy's default: none
+    "--sbom-sources=",  # analyse the image itself, never an SBOM someone attached to it
+    "--enable-modules=",  # no WASM module (see --module-dir)
+    "--list-all-pkgs=false",  # only findings, not every package (smaller report)
+)
+"""Every ``trivy image`` flag that decides what is found or how it is rated (Trivy 0.76's
+flag list), given explicitly so that no variable or config file can override it; plus
+``--module-dir`` (an empty directory: Trivy loads every WASM module in
+``~/.trivy/modules``, and a module can rewrite results). The rest of the flag list is
+output and display (``--format``, ``--template``…), other scanners' settings (misconfig,
+license, Rego: never run here), or reachability, which ``TRIVY_ENV_ALLOWED`` lets pass."""
+
+WORKDIR_FILES = ("trivy.yaml", ".trivyignore", "trivy-secret.yaml")
+"""Files Trivy 0.76 reads from its working directory by default (``--config``,
+``--ignorefile``, ``--secret-config``). ``.trivyignore.yaml`` is read only when
+``--ignorefile`` names it."""
 
 _FIELDS = "id package installed severity fixed aliases title status url purl target found_by"
 """``Vulnerability``'s fields in order: the hot path passes them by position (keyword
@@ -103,7 +189,15 @@ class Trivy:
         self._executable = executable
         self._env = dict(env or {})
 
-    def command(self, target: ScanTarget, output: Path, *, timeout: float) -> list[str]:
+    def command(
+        self,
+        target: ScanTarget,
+        output: Path,
+        *,
+        timeout: float,
+        workspace: Workspace,
+        environ: Mapping[str, str],
+    ) -> list[str]:
         """The argument list that scans ``target`` into ``output`` (no shell, ever)."""
         argv = [
             self._executable,
@@ -113,13 +207,15 @@ class Trivy:
             "--output",
             str(output),
             "--no-progress",
-            "--list-all-pkgs=false",
+            *PINNED_FLAGS,
+            "--module-dir",
+            str(workspace.empty_dir),
             "--scanners",
             ",".join(sorted(self.scanners)),
             "--timeout",
             f"{max(timeout, 1.0):.0f}s",
         ]
-        if not {**os.environ, **self._env}.get("TRIVY_CACHE_BACKEND"):
+        if not environ.get("TRIVY_CACHE_BACKEND"):
             argv += ["--cache-backend", "memory"]
         if target.kind == "registry":
             argv += ["--image-src", "remote"]
@@ -132,16 +228,49 @@ class Trivy:
             raise ValueError(f"unknown scan target kind {target.kind!r}")
         return argv
 
+    def invocation(
+        self,
+        target: ScanTarget,
+        workspace: Workspace,
+        *,
+        timeout: float,
+        environ: Mapping[str, str],
+        cwd: Path,
+    ) -> Invocation:
+        """How to run Trivy on ``target`` from a gate whose environment is ``environ`` and
+        whose working directory is ``cwd`` (pure: the same inputs give the same run)."""
+        merged = {**environ, **self._env}
+        env = scanner_environment(
+            merged, prefix=ENV_PREFIX, allowed=TRIVY_ENV_ALLOWED, paths=_ENV_PATHS, cwd=cwd
+        )
+        if target.kind == "registry":
+            env.update(forwarded_credentials(env, "TRIVY_USERNAME", "TRIVY_PASSWORD"))
+        output = workspace.root / "trivy.json"
+        argv = self.command(target, output, timeout=timeout, workspace=workspace, environ=env)
+        return Invocation(tuple(argv), env, workspace.cwd)
+
+    def ignored_settings(self, environ: Mapping[str, str], cwd: Path) -> list[str]:
+        """What Trivy would have read from outside the policy, and the gate keeps from it."""
+        found = ignored_variables(environ, prefix=ENV_PREFIX, allowed=TRIVY_ENV_ALLOWED)
+        found += [f"./{p.name}" for p in existing_files(cwd / name for name in WORKDIR_FILES)]
+        # Trivy's module directory: $XDG_DATA_HOME/.trivy/modules, else ~/.trivy/modules.
+        data_home = environ.get("XDG_DATA_HOME") or environ.get("HOME")
+        if data_home:
+            modules = Path(data_home) / ".trivy" / "modules"
+            if modules.is_dir() and any(modules.rglob("*.wasm")):
+                found.append(str(modules))
+        return found
+
     def scan(self, target: ScanTarget, *, timeout: float) -> ScanReport:
         with tempfile.TemporaryDirectory(prefix="gate-trivy-") as tmp:
-            output = Path(tmp) / "trivy.json"
-            argv = self.command(target, output, timeout=timeout)
-            env = dict(self._env)
-            if target.kind == "registry":
-                env.update(
-                    forwarded_credentials({**os.environ, **env}, "TRIVY_USERNAME", "TRIVY_PASSWORD")
-                )
-            done = run_tool(argv, tool=NAME, timeout=timeout, env=env)
+            workspace = Workspace.create(Path(tmp))
+            run = self.invocation(
+                target, workspace, timeout=timeout, environ=os.environ, cwd=Path.cwd()
+            )
+            done = run_tool(
+                run.argv, tool=NAME, timeout=timeout, env=run.env, inherit_env=False, cwd=run.cwd
+            )
+            output = workspace.root / "trivy.json"
             report = read_output(done, output, tool=NAME, parse=parse_report)
         return dataclasses.replace(report, secrets_scanned="secret" in self.scanners)
 
