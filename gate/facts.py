@@ -391,7 +391,10 @@ def gather(
         signatures=_result(signatures),
     )
     tools = (
-        {r.scanner: {"version": r.version, "db_built": r.db_built} for r in scans}
+        {
+            r.scanner: {"version": r.version, "db_built": r.db_built, "image_id": r.image_id}
+            for r in scans
+        }
         if isinstance(scans, tuple)
         else {}
     )
