@@ -164,7 +164,7 @@ def _check_report_is_judged(judged: Judged, report: ScanReport) -> None:
     stray = sorted(named - {judged.manifest, judged.digest})
     if stray:
         raise UsageError(
-            f"the {report.scanner} report is for {', '.join(stray)}, not {judged_text}"
+            f"the {report.scanner} report is for {', '.join(stray)}, not for {judged_text}"
         )
     if report.image_id != judged.config and judged.manifest not in named:
         index = " (an index: which of its images was scanned is unknown)" if named else ""
