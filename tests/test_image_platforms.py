@@ -142,6 +142,12 @@ def test_a_nested_index_is_refused() -> None:
         pick("linux/amd64", nested)
 
 
+@pytest.mark.parametrize("media_type", ["", "application/vnd.oci.empty.v1+json"])
+def test_an_entry_that_is_not_an_image_manifest_is_refused(media_type: str) -> None:
+    with pytest.raises(RegistryError, match="not an image manifest"):
+        pick("linux/amd64", entry(plat("linux/amd64"), media_type=media_type))
+
+
 @pytest.mark.parametrize(
     ("platform", "reason"),
     [

@@ -141,6 +141,12 @@ def select_platform(
         raise error(
             f"{what}: the {wanted.format()} entry is a nested index, which is not supported"
         )
+    if entry.media_type not in mediatypes.IMAGE_MANIFESTS:
+        # containerd's walk errors on any other type ("unexpected media type")
+        raise error(
+            f"{what}: the {wanted.format()} entry {entry.digest} has media type "
+            f"{entry.media_type or '(none)'!r}, not an image manifest"
+        )
     if entry.annotations.get(REFERENCE_TYPE) == ATTESTATION:
         raise error(
             f"{what}: the {wanted.format()} entry {entry.digest} is an attestation manifest, "
