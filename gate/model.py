@@ -86,7 +86,8 @@ class ScanTarget:
     location: str
     insecure: bool = False
     platform: str | None = None
-    """The platform the index entry declares, when the gate chose it from an index."""
+    """The platform of the index entry the gate chose (normalised; see
+    ``gate.image.platforms.for_scanners``), None when there was no index."""
 
 
 # --------------------------------------------------------------------------- scanner facts

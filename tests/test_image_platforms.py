@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from gate.errors import RegistryError, UsageError
 from gate.image import mediatypes
 from gate.image.manifest import Descriptor, select_platform, wanted_platform
-from gate.image.platforms import Platform
+from gate.image.platforms import Platform, for_scanners
 from tests.support.gobuild import Oracle, oracle
 
 DIGESTS = ["sha256:" + c * 64 for c in "abcdef01"]
@@ -202,7 +202,7 @@ def test_a_platform_flag_containerd_would_refuse_or_answer_from_its_host_is_refu
         ("linux/arm64/v8", "linux/arm64"),
         ("linux/arm64/8", "linux/arm64"),
         ("linux/arm64/9", "linux/arm64/v9"),
-        ("linux/armhf", "linux/arm/v7"),
+        ("linux/armhf", "linux/arm"),
         ("linux/armel", "linux/arm/v6"),
         ("linux/arm/7", "linux/arm/v7"),
         ("linux/i386", "linux/386"),
@@ -211,6 +211,22 @@ def test_a_platform_flag_containerd_would_refuse_or_answer_from_its_host_is_refu
 )
 def test_platform_aliases_normalise_as_containerd_does(text: str, normal: str) -> None:
     assert wanted_platform(text, error=UsageError).format() == normal
+
+
+@pytest.mark.parametrize(
+    ("declared", "passed"),
+    [
+        ("linux/x86_64", "linux/amd64"),
+        ("linux/arm64/v8", "linux/arm64"),
+        ("linux/arm", "linux/arm"),
+        ("linux/arm/v7", "linux/arm/v7"),
+        ("linux/armhf", "linux/arm"),
+        ("linux/amd64/v3", "linux/amd64/v3"),
+    ],
+)
+def test_scanners_get_the_chosen_entry_s_platform_normalised(declared: str, passed: str) -> None:
+    os_name, arch, *variant = declared.split("/")
+    assert for_scanners(Platform(os_name, arch, *variant)) == passed
 
 
 # --------------------------------------------------------------------------- differential

@@ -35,6 +35,7 @@ __all__ = [
     "InvalidPlatform",
     "Platform",
     "choose",
+    "for_scanners",
     "matcher_rank",
     "normalize",
     "parse",
@@ -128,6 +129,18 @@ def normalize(platform: Platform) -> Platform:
         variant=variant,
         os_features=tuple(sorted(set(platform.os_features))),
     )
+
+
+def for_scanners(platform: Platform) -> str:
+    """The ``--platform`` the scanners get for a chosen entry: its platform, normalised.
+
+    Grype checks the image config against it the way go-containerregistry matches
+    (os and architecture equal, the variant only when one is given), so aliases are
+    normalised (``x86_64`` would never equal a config's ``amd64``) and a variant is passed
+    only when the index declares one.
+    """
+    normal = normalize(platform)
+    return replace(normal, variant=normal.variant if platform.variant else "").format()
 
 
 # --------------------------------------------------------------------------- parsing

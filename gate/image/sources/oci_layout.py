@@ -42,6 +42,7 @@ from gate.image.manifest import (
     parse_manifest,
     select_platform,
 )
+from gate.image.platforms import for_scanners
 from gate.image.reference import OciLayoutSpec
 from gate.image.sources.interface import Layer
 from gate.image.sources.local import open_verified, read_verified
@@ -88,7 +89,9 @@ class OciLayoutSource:
             tag=spec.tag,
             manifest_digest=judged.digest,
         )
-        platform_text = self.child.platform.format() if self.child and self.child.platform else None
+        platform_text = (
+            for_scanners(self.child.platform) if self.child and self.child.platform else None
+        )
         self.scan_target = ScanTarget("oci", location, platform=platform_text)
         self._lock = threading.Lock()
         self._image: tuple[ImageManifest, str | None] | None = None

@@ -28,6 +28,7 @@ from gate.image.manifest import (
     parse_manifest,
     select_platform,
 )
+from gate.image.platforms import for_scanners
 from gate.image.reference import Reference
 from gate.image.registry import Fetched, RegistryClient
 from gate.image.sources.interface import Layer
@@ -61,7 +62,9 @@ class RegistrySource:
             "registry",
             reference.pinned(judged),
             insecure=client.plain_http,
-            platform=self.entry.platform.format() if self.entry and self.entry.platform else None,
+            platform=for_scanners(self.entry.platform)
+            if self.entry and self.entry.platform
+            else None,
         )
         self._lock = threading.Lock()
         self._image: tuple[ImageManifest, str | None] | None = None
