@@ -136,6 +136,32 @@ def test_buildkit_attestation_manifests_are_never_chosen() -> None:
         pick("linux/s390x", entry(plat("linux/amd64")), attestation)
 
 
+def test_a_buildkit_index_with_attestations_as_on_docker_hub() -> None:
+    """The shape of an official image's index: images, then one attestation per image."""
+    images = ["linux/amd64", "linux/arm/v5", "linux/arm/v7", "linux/arm64/v8", "linux/386"]
+    listed = [entry(plat(p), DIGESTS[i]) for i, p in enumerate(images)]
+    listed += [
+        entry(
+            plat("unknown/unknown"),
+            "sha256:" + f"{i}" * 64,
+            annotations={
+                "vnd.docker.reference.digest": DIGESTS[i],
+                "vnd.docker.reference.type": "attestation-manifest",
+            },
+        )
+        for i in range(len(images))
+    ]
+    expected = {
+        "linux/amd64": "linux/amd64",
+        "linux/arm64": "linux/arm64/v8",
+        "linux/arm": "linux/arm/v7",
+        "linux/arm/v6": "linux/arm/v5",
+        "linux/386": "linux/386",
+    }
+    for want, image in expected.items():
+        assert pick(want, *listed).digest == DIGESTS[images.index(image)], want
+
+
 def test_a_nested_index_is_refused() -> None:
     nested = entry(plat("linux/amd64"), media_type=mediatypes.OCI_INDEX)
     with pytest.raises(RegistryError, match="nested index"):
