@@ -56,6 +56,7 @@ def judge(reference: str, tmp_path: Path, env: dict[str, str], *extra: str) -> t
         "check", reference, "--policy", str(policy), "--report-json", str(out), *extra, env=env
     )
     assert "Traceback" not in done.stdout + done.stderr
+    (tmp_path / "stdout").write_text(done.stdout)
     return done.returncode, json.loads(out.read_text()) if out.is_file() else done.stdout
 
 
@@ -79,6 +80,7 @@ def test_trivy_scans_the_child_the_gate_judges(
 ) -> None:
     returncode, report = judge(multi, tmp_path, trivy_env, *flags)
     assert returncode == code, report
+    assert f"judged its image for --platform: {image.digest}" in (tmp_path / "stdout").read_text()
     assert report["image"]["digest"] == sha256_digest(INDEX)
     assert report["image"]["manifest_digest"] == image.digest
     assert report["tools"]["trivy"]["image_id"] == image.config_digest
