@@ -18,7 +18,12 @@ from hypothesis import strategies as st
 from gate.errors import RegistryError, UsageError
 from gate.image import mediatypes
 from gate.image.manifest import Descriptor, select_platform, wanted_platform
-from gate.image.platforms import Platform, for_scanners
+from gate.image.platforms import (
+    Platform,
+    for_scanners,
+    matcher_rank,
+    parse_descriptor_platform,
+)
 from tests.support.gobuild import Oracle, oracle
 
 DIGESTS = ["sha256:" + c * 64 for c in "abcdef01"]
@@ -365,6 +370,41 @@ def test_the_gate_chooses_what_containerd_chooses_or_refuses(
         return
     event("both choose")
     assert ours.digest == listed[best][1], (ours, answer)
+
+
+@settings(
+    max_examples=EXAMPLES,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(want=st.one_of(real, composed), listed=entries)
+def test_every_entry_is_matched_and_ranked_as_containerd_does(
+    containerd: Oracle, want: str, listed: list[tuple[dict[str, Any] | None, str]]
+) -> None:
+    """Stronger than the choice alone: ``Match`` and ``Less`` agree on every entry."""
+    answer = containerd.ask({"want": want, "entries": [p for p, _ in listed]})
+    try:
+        wanted = wanted_platform(want, error=UsageError)
+    except UsageError:
+        event("the gate refuses the platform")
+        return  # held by the test above: the gate refuses whatever it cannot parse
+    assert not answer.get("error"), (want, wanted, answer)
+    declared = [None if p is None else parse_descriptor_platform(p) for p, _ in listed]
+    if any(p is not None and not p.os for p in declared):
+        event("an entry without OS (containerd would use its host's)")
+        return
+    ranks = {
+        i: rank
+        for i, p in enumerate(declared)
+        if p is not None and (rank := matcher_rank(wanted, p)) is not None
+    }
+    theirs = [i for i in answer["match"] if declared[i] is not None]
+    assert set(ranks) == set(theirs), (want, listed, answer)
+    ordered = [ranks[i] for i in theirs]
+    assert ordered == sorted(ordered), (want, listed, answer)
+    if ranks:
+        event("some entries match")
+        best = min(ranks.values())
+        assert {i for i, r in ranks.items() if r == best} == set(answer["tied"])
 
 
 @pytest.mark.parametrize(
