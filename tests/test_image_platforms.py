@@ -121,9 +121,17 @@ def test_an_entry_without_platform_is_refused_when_it_could_be_the_one() -> None
         pick("linux/amd64", entry(plat("linux/arm64"), DIGESTS[0]), entry(None, DIGESTS[1]))
 
 
-def test_an_entry_without_platform_loses_to_any_entry_that_matches() -> None:
-    descriptor = pick("linux/amd64", entry(None, DIGESTS[1]), entry(plat("linux/386"), DIGESTS[0]))
+def test_an_entry_without_platform_loses_to_any_entry_that_matches_exactly() -> None:
+    descriptor = pick(
+        "linux/amd64", entry(None, DIGESTS[1]), entry(plat("linux/amd64"), DIGESTS[0])
+    )
     assert descriptor.digest == DIGESTS[0]
+
+
+def test_an_entry_without_platform_next_to_a_mere_fallback_is_refused() -> None:
+    # ctr pull takes the 386 image; CRI's strict pull skips it and tries the other one.
+    with pytest.raises(RegistryError, match=r"ambiguous.*no index entry is exactly linux/amd64"):
+        pick("linux/amd64", entry(None, DIGESTS[1]), entry(plat("linux/386"), DIGESTS[0]))
 
 
 def test_buildkit_attestation_manifests_are_never_chosen() -> None:
@@ -276,6 +284,7 @@ GATE_ONLY = (
     "OS options",  # the host's OS version decides
     "without an OS",  # containerd fills in the host's
     "attestation manifests",  # --platform unknown/unknown
+    "no index entry is exactly",  # containerd's strict paths would try the bare entry
 )
 
 # Mostly Linux and the common architectures, so that most indexes hold a match.
@@ -370,6 +379,11 @@ def test_the_gate_chooses_what_containerd_chooses_or_refuses(
         return
     event("both choose")
     assert ours.digest == listed[best][1], (ours, answer)
+    strict = answer["strict"]
+    if strict is not None:
+        # containerd's strict paths run nothing else than the gate judged, or nothing
+        event("a strict path chooses too")
+        assert listed[strict][0] is not None and ours.digest == listed[strict][1], answer
 
 
 @settings(

@@ -7,7 +7,9 @@ walks the index as ``core/images.Manifest`` does: keep the entries that have no 
 that the matcher matches, stable-sort them by the matcher's ``Less`` (entries without a
 platform last) and take the first. Everything here mirrors ``github.com/containerd/platforms``
 v1.0.0-rc.5 (``Parse``, ``Normalize``, ``normalizeArch``, ``platformVector``, ``Only``,
-``orderedPlatformComparer.Less``) and is held against it by a differential test.
+``orderedPlatformComparer.Less``) and is held against it by a differential test. Stricter
+containerd paths match with ``OnlyStrict`` (exact platform only); whenever they choose an
+image, it is the one chosen here (the differential test checks that too).
 
 Where containerd's answer depends on something the gate cannot see, or two different images
 tie, the gate refuses (``ambiguous``) instead of guessing:
@@ -18,7 +20,10 @@ tie, the gate refuses (``ambiguous``) instead of guessing:
 - the best rank shared by entries with different digests (containerd takes the first listed,
   another runtime may not);
 - no entry with a platform matches but one has none: containerd would read its config to
-  decide, go-containerregistry (inside Trivy and Grype) calls it linux/amd64;
+  decide, go-containerregistry (inside Trivy and Grype) calls it linux/amd64; likewise when
+  only a fallback matches (arm/v6 for arm/v7, 386 for amd64): containerd's strict paths
+  (``OnlyStrict``, or ``Ordered`` of the host's platform as CRI's transfer-service pull uses)
+  skip the fallback and would try the entry without platform;
 - an entry whose platform names no OS: ``Normalize`` substitutes the host's OS;
 - non-ASCII platform fields, or field names that differ from the spec's only in case (Go's
   ``encoding/json`` matches names case-insensitively, Python does not).
@@ -342,6 +347,13 @@ def choose(want: Platform, entries: Sequence[Candidate]) -> int | None:
             )
         return None
     best = min(rank for rank, _ in ranked)
+    bare = [e.digest for e in entries if e.platform is None]
+    if bare and best[0] > 0:
+        raise Ambiguous(
+            f"no index entry is exactly {want.format()} and {bare[0]} declares no platform: "
+            "containerd's strict paths (CRI's pull, `ctr import`) would try that one, "
+            f"its lenient ones ({want.format()} hosts that also run older variants) another"
+        )
     tied = [i for rank, i in ranked if rank == best]
     digests = sorted({entries[i].digest for i in tied})
     if len(digests) > 1:

@@ -1,7 +1,7 @@
 // Command platforms answers which index entry containerd would choose for a platform.
 //
 // In:  {"want": "linux/arm/v7", "entries": [{"os":…,"architecture":…,"variant":…} | null, …]}
-// Out: {"match": [i, …], "best": i | null, "tied": [i, …]} or {"error": "…"}
+// Out: {"match": [i, …], "best": i | null, "tied": [i, …], "strict": i | null} or {"error": "…"}
 //
 // want goes through platforms.Parse, then platforms.Only (what `ctr pull --platform` and
 // containerd's client.Pull build from a platform string; platforms.Default() is Only of the
@@ -10,7 +10,9 @@
 // keep an entry when it has no platform or the matcher matches it, stable-sort by the
 // comparer's Less with platform-less entries last, and take the first. "match" is that
 // order, "best" its first element, and "tied" the entries with a platform that Less
-// cannot tell apart from the best (neither is Less than the other).
+// cannot tell apart from the best (neither is Less than the other). "strict" is the best under
+// platforms.OnlyStrict (exact platform only), what containerd's stricter paths use (CRI's
+// transfer-service fetch with platforms.Ordered of the host's platform, `ctr import`).
 package main
 
 import (
@@ -28,10 +30,11 @@ type question struct {
 }
 
 type answer struct {
-	Match []int  `json:"match"`
-	Best  *int   `json:"best"`
-	Tied  []int  `json:"tied"`
-	Error string `json:"error,omitempty"`
+	Match  []int  `json:"match"`
+	Best   *int   `json:"best"`
+	Tied   []int  `json:"tied"`
+	Strict *int   `json:"strict"`
+	Error  string `json:"error,omitempty"`
 }
 
 func decide(q question) answer {
@@ -39,7 +42,6 @@ func decide(q question) answer {
 	if err != nil {
 		return answer{Error: err.Error()}
 	}
-	matcher := platforms.Only(want)
 	described := make([]*platforms.Platform, len(q.Entries))
 	for i, raw := range q.Entries {
 		// A descriptor's platform is *specs.Platform (platforms.Platform): JSON null leaves it nil.
@@ -47,6 +49,16 @@ func decide(q question) answer {
 			return answer{Error: "entry: " + err.Error()}
 		}
 	}
+	out := choose(platforms.Only(want), described)
+	if strict := choose(platforms.OnlyStrict(want), described); strict.Best != nil {
+		out.Strict = strict.Best
+	}
+	return out
+}
+
+// choose is the index branch of containerd's core/images.Manifest with matcher as the
+// platform MatchComparer.
+func choose(matcher platforms.MatchComparer, described []*platforms.Platform) answer {
 	kept := []int{}
 	for i, p := range described {
 		if p == nil || matcher.Match(*p) {
