@@ -19,6 +19,7 @@ import pytest
 
 from tests.faults.harness import Outcome, Row, base_env, check_row, run_cli, write_policy
 from tests.support import oci
+from tests.support.grype import grype_report
 from tests.support.registry import RunningRegistry
 from tests.support.stubs import Stub, StubBin
 from tests.test_scanner_trivy import report as trivy_report
@@ -128,11 +129,22 @@ def _trivy_of_the_index(index: Index, scanned: oci.BuiltImage) -> str:
     return json.dumps(doc)
 
 
-def _gate(index: Index, tmp_path: Path, stub: Stub | None, *extra: str) -> Outcome:
+def _grype_of_the_index(index: Index, scanned: oci.BuiltImage) -> str:
+    """What Grype (stereoscope) writes when given ``registry:repo@<index>``."""
+    named = f"{index.repository}@{index.digest}"
+    doc = grype_report([], user_input=named, repo_digests=(named,))
+    doc["source"]["target"]["manifestDigest"] = scanned.digest
+    doc["source"]["target"]["imageID"] = scanned.config_digest
+    return json.dumps(doc)
+
+
+def _gate(
+    index: Index, tmp_path: Path, stub: Stub | None, *extra: str, scanner: str = "trivy"
+) -> Outcome:
     bin_dir = StubBin(tmp_path / "bin")
     if stub is not None:
-        bin_dir.install("trivy", stub)
-    policy = write_policy(tmp_path, TRIVY_POLICY)
+        bin_dir.install(scanner, stub)
+    policy = write_policy(tmp_path, TRIVY_POLICY + f"  scanners: [{scanner}]\n")
     env = base_env(bin_dir.path_alone(), tmp_path)
     return run_cli("check", index.reference, "--policy", policy, *extra, env=env)
 
@@ -145,6 +157,15 @@ def test_a_scanner_that_read_another_child_of_the_index_is_an_error(
     outcome = _gate(index, tmp_path, stub, "--platform", "linux/arm64")
     check_row(outcome, Row("trivy read linux/amd64, arm64 judged", 2, "scanned the wrong image"))
     assert ARM.config_digest in outcome.output and AMD.config_digest in outcome.output
+
+
+def test_grype_that_read_another_child_of_the_index_is_an_error(
+    pushed: RunningRegistry, tmp_path: Path
+) -> None:
+    index = push_index(pushed, "two", [descriptor(AMD, AMD64), descriptor(ARM, ARM64)])
+    stub = Stub(report=_grype_of_the_index(index, ARM))
+    outcome = _gate(index, tmp_path, stub, scanner="grype")
+    check_row(outcome, Row("grype read linux/arm64, amd64 judged", 2, "scanned the wrong image"))
 
 
 def test_a_saved_report_of_the_index_for_another_child_is_an_error(
