@@ -76,7 +76,8 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--platform",
         default="linux/amd64",
-        help="platform to judge in a multi-platform index (default linux/amd64)",
+        help="os/arch[/variant] whose image of a multi-platform index is judged, chosen as "
+        "containerd would on such a host (default linux/amd64)",
     )
     check.add_argument(
         "--scanner-timeout",

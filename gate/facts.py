@@ -125,25 +125,63 @@ def _subject_from_reports(reports: tuple[ScanReport, ...]) -> Subject:
     )
 
 
-def _check_report_matches(
-    subject: Subject, reports: tuple[ScanReport, ...], *, saved: bool
-) -> None:
-    """A report must describe the digest being judged, or it judges another image.
+@dataclass(frozen=True)
+class Judged:
+    """What a scanner report must be about: the judged image's identities.
 
-    A *saved* report that names no digest (Trivy's and Grype's reports of an OCI layout or
-    an archive list none) cannot be tied to the judged image at all, so with IMAGE it is
-    refused too: the gate judges one digest, never "probably the same image". A scan the
-    gate ran itself was pointed at the judged image by the gate, so only a digest that
-    contradicts it counts.
+    ``digest`` is what the reference resolved to (an index's, for a multi-platform image),
+    ``manifest`` the image manifest judged (the chosen entry), ``config`` its config digest.
     """
+
+    digest: str | None
+    manifest: str | None
+    config: str | None
+
+
+def _judged(source: ImageSource) -> Judged:
+    subject = source.subject
+    return Judged(subject.digest, subject.manifest_digest, source.config_digest())
+
+
+def _check_report_is_judged(judged: Judged, report: ScanReport) -> None:
+    """A scanner report must be about the judged image, by what the scanner really read.
+
+    The config digest a scanner reports (Trivy ``ImageID``, Grype ``imageID``) is the image
+    it read, whatever reference it was given: it must be the judged config. Manifest
+    digests it names may be the judged manifest or the index that lists it (Trivy names the
+    reference it was given), nothing else. And one of the two must tie it to the judged
+    image: an index digest alone does not say which of the index's images was scanned (a
+    scanner picks its own child, by its own rules), and a report naming nothing (Trivy and
+    Grype list no digest for an OCI layout or an archive) cannot be tied at all.
+    """
+    named = {d.rpartition("@")[2] for d in report.digests}
+    judged_text = f"the judged image (manifest {judged.manifest or '-'}, config {judged.config})"
+    if report.image_id and report.image_id != judged.config:
+        raise UsageError(
+            f"the {report.scanner} report is for the image with config {report.image_id}, "
+            f"not for {judged_text}"
+        )
+    stray = sorted(named - {judged.manifest, judged.digest})
+    if stray:
+        raise UsageError(
+            f"the {report.scanner} report is for {', '.join(stray)}, not for {judged_text}"
+        )
+    if report.image_id != judged.config and judged.manifest not in named:
+        index = " (an index: which of its images was scanned is unknown)" if named else ""
+        raise UsageError(
+            f"the {report.scanner} report names no image digest of {judged_text}{index}, "
+            f"so it cannot be tied to it; let the gate run "
+            f"{report.scanner} on IMAGE, or judge the report alone (omit IMAGE)"
+        )
+
+
+def _check_reports_agree(subject: Subject, reports: tuple[ScanReport, ...]) -> None:
+    """Without IMAGE, the saved reports name the image: they must all name the same one."""
+    configs = sorted({r.image_id for r in reports if r.image_id})
+    if len(configs) > 1:
+        raise UsageError(f"the reports are about different images (configs {', '.join(configs)})")
     for report in reports:
         digests = {d.rpartition("@")[2] for d in report.digests}
-        if saved and subject.digest and not digests:
-            raise UsageError(
-                f"the {report.scanner} report names no image digest, so it cannot be tied to "
-                f"the judged image {subject.digest}; let the gate run {report.scanner} on IMAGE, "
-                f"or judge the report alone (omit IMAGE)"
-            )
         if subject.digest and digests and subject.digest not in digests:
             raise UsageError(
                 f"the {report.scanner} report is for {', '.join(sorted(digests))}, "
@@ -190,7 +228,7 @@ class _Gatherer:
         scanner = scanner_for(name, self.policy)
         report = scanner.scan(target, timeout=self.options.scanner_timeout)
         try:
-            _check_report_matches(self.source.subject, (report,), saved=False)
+            _check_report_is_judged(_judged(self.source), report)
         except UsageError as error:
             raise ScannerError(f"{name} scanned the wrong image: {error.message}") from error
         return report
@@ -315,8 +353,12 @@ def gather(
     if source is None and not saved:
         raise UsageError("no IMAGE given; pass an image reference or --trivy-report/--grype-report")
     subject = source.subject if source else _subject_from_reports(tuple(saved.values()))
-    # Without IMAGE the subject comes from the reports: they must agree with each other.
-    _check_report_matches(subject, tuple(saved.values()), saved=source is not None)
+    if source is None:
+        _check_reports_agree(subject, tuple(saved.values()))
+    elif saved:
+        judged = _judged(source)
+        for report in saved.values():
+            _check_report_is_judged(judged, report)
 
     g = _Gatherer(policy, needs, options, timer, source, saved)
     with ThreadPoolExecutor(max_workers=6) as pool:
@@ -347,7 +389,10 @@ def gather(
         signatures=_result(signatures),
     )
     tools = (
-        {r.scanner: {"version": r.version, "db_built": r.db_built} for r in scans}
+        {
+            r.scanner: {"version": r.version, "db_built": r.db_built, "image_id": r.image_id}
+            for r in scans
+        }
         if isinstance(scans, tuple)
         else {}
     )

@@ -56,7 +56,11 @@ _SEVERITY_LABELS = tuple(s.name.lower() for s in Severity)
 class Subject:
     """The one image being judged.
 
-    ``digest`` is the manifest digest the gate resolved once; every fact is about it.
+    ``digest`` is the digest the reference resolved to, once: what the user pushed and
+    what ``cosign sign IMAGE:TAG`` signs (an index's, for a multi-platform image).
+    ``manifest_digest`` is the image manifest every other fact is about: the index entry
+    containerd would run on the requested platform, or ``digest`` itself for a
+    single-platform image (None for a docker archive, which has no manifest).
     ``tag`` is the tag from the reference the user gave (``None`` when given by digest).
     """
 
@@ -64,6 +68,7 @@ class Subject:
     digest: str | None
     repository: str | None = None
     tag: str | None = None
+    manifest_digest: str | None = None
 
     @property
     def pinned(self) -> str:
@@ -80,6 +85,9 @@ class ScanTarget:
     kind: Literal["registry", "oci", "docker-archive"]
     location: str
     insecure: bool = False
+    platform: str | None = None
+    """The platform of the index entry the gate chose (normalised; see
+    ``gate.image.platforms.for_scanners``), None when there was no index."""
 
 
 # --------------------------------------------------------------------------- scanner facts
@@ -132,6 +140,9 @@ class ScanReport:
     db_built: str | None = None
     artifact: str = ""
     digests: tuple[str, ...] = ()
+    image_id: str | None = None
+    """The config digest of the image the scanner read (Trivy ``Metadata.ImageID``,
+    Grype ``source.target.imageID``): what it really scanned, whatever it was given."""
     os: str | None = None
     vulnerabilities: tuple[Vulnerability, ...] = ()
     secrets: tuple[Secret, ...] = ()

@@ -24,10 +24,12 @@ from tests.support.trivydb import VULNERABLE_DEBIAN_PACKAGES
 POLICY = "version: 1\nvulnerabilities:\n  fail_on: high\n  scanners: [trivy, grype]\n"
 
 
+BUILT = build_image([layer(debian_rootfs(VULNERABLE_DEBIAN_PACKAGES, passwd=APP_PASSWD))])
+
+
 @pytest.fixture(scope="module")
 def image(registry) -> tuple[str, str]:
-    built = build_image([layer(debian_rootfs(VULNERABLE_DEBIAN_PACKAGES, passwd=APP_PASSWD))])
-    digest = push(registry.host, "e2e/two", built, "v1")
+    digest = push(registry.host, "e2e/two", BUILT, "v1")
     return f"{registry.host}/e2e/two:v1", digest
 
 
@@ -37,6 +39,7 @@ def grype_doc(reference: str, digest: str, matches: list[Any]) -> str:
         matches, user_input=f"{repository}@{digest}", repo_digests=(f"{repository}@{digest}",)
     )
     doc["source"]["target"]["manifestDigest"] = digest
+    doc["source"]["target"]["imageID"] = BUILT.config_digest
     return json.dumps(doc)
 
 

@@ -83,7 +83,9 @@ def test_a_digest_reference_keeps_its_tag_for_the_tag_check(registry: RunningReg
     assert (source.subject.digest, source.subject.tag) == (image.digest, "release")
 
 
-def test_a_multi_platform_index_is_judged_by_its_own_digest(registry: RunningRegistry) -> None:
+def test_a_multi_platform_index_is_signed_by_its_digest_and_scanned_by_its_child(
+    registry: RunningRegistry,
+) -> None:
     amd, arm = _image(user="amd"), _image(user="arm", arch="arm64")
     for image in (amd, arm):
         oci.push(registry.host, "src/multi", image, None)
@@ -91,17 +93,21 @@ def test_a_multi_platform_index_is_judged_by_its_own_digest(registry: RunningReg
     index_digest = oci.push_manifest(registry.host, "src/multi", "v1", index, oci.OCI_INDEX)
     source = open_image(f"{registry.host}/src/multi:v1", environ={})
     assert source.subject.digest == index_digest
-    assert source.scan_target.location.endswith(f"@{index_digest}")
+    assert source.subject.manifest_digest == amd.digest
+    assert source.scan_target == ScanTarget(
+        "registry", f"{registry.host}/src/multi@{amd.digest}", insecure=True, platform="linux/amd64"
+    )
     assert source.config().user == "amd"
+    assert source.config_digest() == amd.config_digest
     assert source.manifest_facts().platform == "linux/amd64"
     assert source.manifest_facts().media_type == oci.OCI_INDEX
-    other = open_image(f"{registry.host}/src/multi:v1", platform="linux/arm64", environ={})
+    other = open_image(f"{registry.host}/src/multi:v1", platform="linux/aarch64", environ={})
     assert other.config().user == "arm"
-    missing = open_image(f"{registry.host}/src/multi:v1", platform="linux/s390x", environ={})
+    assert other.scan_target.location == f"{registry.host}/src/multi@{arm.digest}"
     with pytest.raises(
         RegistryError, match=r"has no linux/s390x image \(available: linux/amd64, linux/arm64\)"
     ):
-        missing.config()
+        open_image(f"{registry.host}/src/multi:v1", platform="linux/s390x", environ={})
 
 
 def test_a_docker_v2_image_is_read(registry: RunningRegistry) -> None:
@@ -177,7 +183,15 @@ def test_a_multi_platform_layout_reads_the_platform_manifest(tmp_path: Path) -> 
     (root / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [descriptor]}))
     source = open_image(f"oci:{root}", platform="linux/arm64")
     assert source.subject.digest == oci.sha256_digest(index)
+    assert source.subject.manifest_digest == arm.digest
     assert source.config().user == "arm"
+    # Neither scanner can be pointed at a manifest inside a layout's index: they get a
+    # layout that lists only the chosen one.
+    view, _, digest = source.scan_target.location.rpartition("@")
+    assert digest == arm.digest and source.scan_target.platform == "linux/arm64"
+    listed = json.loads((Path(view) / "index.json").read_text())["manifests"]
+    assert [m["digest"] for m in listed] == [arm.digest]
+    assert (Path(view) / "blobs" / "sha256" / arm.digest.split(":")[1]).read_bytes() == arm.manifest
 
 
 def test_a_tampered_layout_blob_is_refused(tmp_path: Path) -> None:

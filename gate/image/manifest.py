@@ -2,9 +2,9 @@
 
 Pure functions over parsed JSON; the caller passes the error class so a bad document is a
 ``RegistryError`` when a registry sent it and an ``ImageSourceError`` when a file holds it.
-Platform selection mirrors containerd's ``platforms.Only`` for the common cases: os and
-architecture must match, the variant too when one is asked for; attestation entries
-(``unknown/unknown``) never match.
+Which entry of an index is judged is containerd's choice (``gate.image.platforms``); the
+gate refuses where that choice is not one certain image, a nested index, and BuildKit's
+attestation manifests.
 """
 
 from __future__ import annotations
@@ -17,10 +17,22 @@ from typing import Any
 from gate.errors import GateError
 from gate.image import mediatypes
 from gate.image.digests import is_digest
+from gate.image.platforms import (
+    Ambiguous,
+    Candidate,
+    InvalidPlatform,
+    Platform,
+    choose,
+    parse,
+    parse_descriptor_platform,
+)
 from gate.model import ImageConfig, ManifestFacts
 
 #: Largest manifest, index or token response read (containerd's limit is 4 MiB too).
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+#: BuildKit marks its provenance/SBOM manifests in an index with this annotation.
+REFERENCE_TYPE = "vnd.docker.reference.type"
+ATTESTATION = "attestation-manifest"
 #: Largest image config read (configs carry history; 16 MiB is far beyond real ones).
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
 
@@ -33,7 +45,7 @@ class Descriptor:
     digest: str
     size: int
     annotations: Mapping[str, str] = field(default_factory=dict)
-    platform: str | None = None
+    platform: Platform | None = None
 
 
 @dataclass(frozen=True)
@@ -68,12 +80,16 @@ def descriptor(raw: object, *, what: str, error: type[GateError]) -> Descriptor:
         raise error(f"{what}: a descriptor has an invalid digest {str(digest)[:80]!r}")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise error(f"{what}: the descriptor of {digest} has an invalid size")
+    try:
+        platform = parse_descriptor_platform(raw.get("platform"))
+    except InvalidPlatform as invalid:
+        raise error(f"{what}: the descriptor of {digest}: {invalid}") from None
     return Descriptor(
         media_type=media_type if isinstance(media_type, str) else "",
         digest=digest,
         size=size,
         annotations=_string_map(raw.get("annotations")),
-        platform=platform_string(raw.get("platform")),
+        platform=platform,
     )
 
 
@@ -84,27 +100,59 @@ def index_entries(doc: Mapping[str, Any], *, what: str, error: type[GateError]) 
     return [descriptor(m, what=what, error=error) for m in manifests]
 
 
+def wanted_platform(text: str, *, error: type[GateError]) -> Platform:
+    """``--platform`` read as containerd reads it (``gate.image.platforms.parse``)."""
+    try:
+        return parse(text)
+    except (InvalidPlatform, Ambiguous) as invalid:
+        raise error(str(invalid)) from None
+
+
 def select_platform(
     doc: Mapping[str, Any], platform: str, *, what: str, error: type[GateError]
 ) -> Descriptor:
-    """The index entry for *platform* (``os/arch[/variant]``), or an error naming what exists."""
-    wanted = platform.split("/")
-    if len(wanted) not in (2, 3) or not all(wanted):
-        raise error(f"invalid platform {platform!r}: expected os/architecture[/variant]")
+    """The index entry containerd would run on a *platform* host, or an error.
+
+    The choice is ``gate.image.platforms.choose``; on top of it the gate refuses a chosen
+    entry that is itself an index (containerd would descend into it; the gate judges one
+    manifest) or one BuildKit marks as an attestation (it describes an image, it never runs).
+    """
+    wanted = wanted_platform(platform, error=error)
     entries = index_entries(doc, what=what, error=error)
-    for entry in entries:
-        have = (entry.platform or "").split("/")
-        if have[:2] == wanted[:2] and (len(wanted) == 2 or have[2:] == wanted[2:]):
-            if entry.media_type in mediatypes.INDEXES:
-                raise error(f"{what}: nested indexes are not supported")
-            return entry
-    available = sorted(
-        {e.platform for e in entries if e.platform and e.platform != "unknown/unknown"}
-    )
-    raise error(
-        f"{what} has no {platform} image (available: {', '.join(available) or 'none'}); "
-        "choose one with --platform"
-    )
+    try:
+        chosen = choose(wanted, [Candidate(e.digest, e.platform) for e in entries])
+    except Ambiguous as ambiguous:
+        raise error(f"{what}: refusing an ambiguous index: {ambiguous}") from None
+    if chosen is None:
+        available = sorted(
+            {
+                e.platform.format()
+                for e in entries
+                if e.platform is not None and e.annotations.get(REFERENCE_TYPE) != ATTESTATION
+            }
+            - {"unknown/unknown"}
+        )
+        raise error(
+            f"{what} has no {wanted.format()} image (available: {', '.join(available) or 'none'}); "
+            "choose one with --platform"
+        )
+    entry = entries[chosen]
+    if entry.media_type in mediatypes.INDEXES:
+        raise error(
+            f"{what}: the {wanted.format()} entry is a nested index, which is not supported"
+        )
+    if entry.media_type not in mediatypes.IMAGE_MANIFESTS:
+        # containerd's walk errors on any other type ("unexpected media type")
+        raise error(
+            f"{what}: the {wanted.format()} entry {entry.digest} has media type "
+            f"{entry.media_type or '(none)'!r}, not an image manifest"
+        )
+    if entry.annotations.get(REFERENCE_TYPE) == ATTESTATION:
+        raise error(
+            f"{what}: the {wanted.format()} entry {entry.digest} is an attestation manifest, "
+            "not an image"
+        )
+    return entry
 
 
 def parse_manifest(doc: Mapping[str, Any], *, what: str, error: type[GateError]) -> ImageManifest:

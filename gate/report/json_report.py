@@ -46,6 +46,7 @@ def verdict_dict(verdict: Verdict) -> dict[str, Any]:
         "image": {
             "reference": verdict.subject.reference,
             "digest": verdict.subject.digest,
+            "manifest_digest": verdict.subject.manifest_digest,
             "repository": verdict.subject.repository,
             "tag": verdict.subject.tag,
         },

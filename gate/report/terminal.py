@@ -117,7 +117,10 @@ def _check_lines(check: CheckResult) -> list[str]:
 
 
 def render_verdict(verdict: Verdict) -> list[str]:
-    lines = [f"{verdict.status.upper()}  {clean(verdict.subject.pinned)}"]
+    subject = verdict.subject
+    lines = [f"{verdict.status.upper()}  {clean(subject.pinned)}"]
+    if subject.manifest_digest and subject.manifest_digest != subject.digest:
+        lines.append(f"  index; judged its image for --platform: {clean(subject.manifest_digest)}")
     lines += [line for check in verdict.checks for line in _check_lines(check)]
     lines += [f"  note: {clean(note)}" for note in verdict.notes]
     return lines

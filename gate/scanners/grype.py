@@ -17,7 +17,7 @@ Why these choices:
 The JSON mirrored is Grype's presenter model (``grype/presenter/models``): ``matches[]``
 of ``{vulnerability{id, severity, fix{versions, state}, urls, dataSource},
 relatedVulnerabilities[]{id}, artifact{name, version, purl, locations[]{path}}}``, plus
-``source.target{userInput, repoDigests, manifestDigest, config}``, ``distro{name,
+``source.target{userInput, imageID, repoDigests, manifestDigest, config}``, ``distro{name,
 version}`` and ``descriptor{name, version, db}``.
 
 Severity: ``gate.model.Severity.parse``; Grype's ``Negligible`` counts as LOW, and a
@@ -176,6 +176,9 @@ class Grype:
             str(output),
             *config_args(workspace),
         )
+        if target.platform:
+            # stereoscope then also checks the chosen manifest's config against it
+            argv += ("--platform", target.platform)
         return Invocation(argv, env, workspace.cwd)
 
     def ignored_settings(self, environ: Mapping[str, str], cwd: Path) -> list[str]:
@@ -246,6 +249,7 @@ def parse_report(path: Path) -> ScanReport:
         db_built=_db_built(descriptor),
         artifact=_artifact(target),
         digests=_digests(target),
+        image_id=_image_id(target),
         os=_os(_opt(root, "distro", dict, "") or {}),
         vulnerabilities=tuple(found),
         image_config=_image_config(target),
@@ -469,6 +473,12 @@ def _digests(target: Any) -> tuple[str, ...]:
     if isinstance(manifest, str) and _is_digest(manifest) and not archive and manifest not in known:
         digests.append(manifest)
     return tuple(digests)
+
+
+def _image_id(target: Any) -> str | None:
+    """``source.target.imageID``: the config digest of the image Grype read."""
+    image_id = target.get("imageID") if isinstance(target, dict) else None
+    return image_id if _is_digest(image_id) and "@" not in str(image_id) else None
 
 
 def _os(distro: Mapping[str, Any]) -> str | None:

@@ -36,7 +36,7 @@ Why these choices:
   unread.
 
 The JSON read is Trivy's ``types.Report`` (SchemaVersion 2): ``Trivy.Version``,
-``ArtifactName``, ``Metadata{OS{Family,Name}, RepoDigests, ImageConfig}`` and
+``ArtifactName``, ``Metadata{OS{Family,Name}, ImageID, RepoDigests, ImageConfig}`` and
 ``Results[]{Target, Vulnerabilities[], Secrets[]}``. A field of the wrong type, a
 result that is not an object, or a finding without ``VulnerabilityID``/``PkgName`` (or a
 secret without ``RuleID``) refuses the whole report: a partial reading would be a silent
@@ -217,6 +217,10 @@ class Trivy:
         ]
         if not environ.get("TRIVY_CACHE_BACKEND"):
             argv += ["--cache-backend", "memory"]
+        if target.platform:
+            # The target is already the chosen manifest, which Trivy 0.76 scans whatever
+            # --platform says; passed so an index could never be resolved by its default.
+            argv += ["--platform", target.platform]
         if target.kind == "registry":
             argv += ["--image-src", "remote"]
             if target.insecure:
@@ -541,6 +545,7 @@ def parse_report(path: Path) -> ScanReport:
         scanner=NAME,
         version=_opt(tool_info, "Version", str, "Trivy") or "",
         artifact=_opt(root, "ArtifactName", str, "") or "",
+        image_id=_opt(metadata, "ImageID", str, "Metadata") or None,
         digests=tuple(d for d in _strings(metadata, "RepoDigests", "Metadata") if d),
         os=_os(metadata),
         vulnerabilities=vulnerabilities,

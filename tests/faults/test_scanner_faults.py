@@ -48,12 +48,15 @@ class Pushed:
     reference: str
     repository: str
     digest: str
+    config: str
 
 
 @pytest.fixture(scope="module")
 def pushed(registry: RunningRegistry) -> Pushed:
     digest = push(registry.host, REPO, IMAGE, "v1")
-    return Pushed(f"{registry.host}/{REPO}:v1", f"{registry.host}/{REPO}", digest)
+    return Pushed(
+        f"{registry.host}/{REPO}:v1", f"{registry.host}/{REPO}", digest, IMAGE.config_digest
+    )
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ def _trivy(image: Pushed, vulns: list[dict[str, Any]]) -> str:
     doc = trivy_report(vulns)
     doc["ArtifactName"] = f"{image.repository}@{image.digest}"
     doc["Metadata"]["RepoDigests"] = [f"{image.repository}@{image.digest}"]
+    doc["Metadata"]["ImageID"] = image.config
     return json.dumps(doc)
 
 
@@ -75,6 +79,7 @@ def _grype(image: Pushed, matches: list[dict[str, Any]]) -> str:
     named = f"{image.repository}@{image.digest}"
     doc = grype_report(matches, user_input=named, repo_digests=(named,))
     doc["source"]["target"]["manifestDigest"] = image.digest
+    doc["source"]["target"]["imageID"] = image.config
     return json.dumps(doc)
 
 
@@ -150,7 +155,7 @@ def _wrong_types(scanner: Scanner, image: Pushed) -> Stub:
 
 
 def _another_image(scanner: Scanner, image: Pushed) -> Stub:
-    other = Pushed(image.reference, image.repository, OTHER.digest)
+    other = Pushed(image.reference, image.repository, OTHER.digest, OTHER.config_digest)
     return Stub(report=scanner.clean(other))
 
 

@@ -142,6 +142,11 @@ class DockerArchiveSource:
     def raw_config(self) -> Mapping[str, Any]:
         return self._raw_config
 
+    def config_digest(self) -> str:
+        """Docker's image ID, which is also the subject digest of an archive."""
+        assert self.subject.digest is not None
+        return self.subject.digest
+
     def config(self) -> ImageConfig:
         return image_config(self._raw_config)
 

@@ -48,6 +48,10 @@ class ImageSource(Protocol):
         """The image config JSON, verified against its digest."""
         ...
 
+    def config_digest(self) -> str:
+        """The digest of the judged image's config: what scanners call its image ID."""
+        ...
+
     def config(self) -> ImageConfig: ...
 
     def layers(self) -> Sequence[Layer]:

@@ -3,16 +3,25 @@
 The image is the ``index.json`` entry named by the tag (its
 ``org.opencontainers.image.ref.name`` annotation) or digest; with neither, the layout must
 hold exactly one entry, because guessing would judge an image the user did not name. The
-judged digest is that entry's digest (an index's, for a multi-platform entry). Every blob
-read is verified against its digest.
+subject digest is that entry's digest (an index's, for a multi-platform entry); the image
+judged is, for an index, the entry containerd would run for ``--platform``
+(``gate.image.manifest.select_platform``). Every blob read is verified against its digest.
 
 Scanners get ``/abs/DIR@sha256:…``: Trivy's ``--input`` selects that entry of the layout
-(it splits at ``@``, so the directory path itself must not contain ``@`` or ``:``).
+(it splits at ``@``, so the directory path itself must not contain ``@`` or ``:``). Neither
+scanner can be pointed at a manifest *inside* an index of a layout (Trivy 0.76 takes the
+index's first child, Grype's ``oci-dir:`` wants one image), so for an index the scanners get
+a view: a temporary layout whose ``index.json`` lists only the chosen manifest and whose
+``blobs`` links to the original's.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+import tempfile
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -33,6 +42,7 @@ from gate.image.manifest import (
     parse_manifest,
     select_platform,
 )
+from gate.image.platforms import for_scanners
 from gate.image.reference import OciLayoutSpec
 from gate.image.sources.interface import Layer
 from gate.image.sources.local import open_verified, read_verified
@@ -65,10 +75,24 @@ class OciLayoutSource:
             index_entries(index, what=str(index_path), error=ImageSourceError), spec
         )
         self.top = self._read_json(self.entry, f"manifest {self.entry.digest}")
+        self.child: Descriptor | None = None
+        location = f"{self.root.resolve()}@{self.entry.digest}"
+        if self._is_index():
+            what = f"{self.root}@{self.entry.digest}"
+            self.child = select_platform(self.top, platform, what=what, error=ImageSourceError)
+            location = f"{self._view(self.child)}@{self.child.digest}"
+        judged = self.child or self.entry
         self.subject = Subject(
-            reference=text, digest=self.entry.digest, repository=None, tag=spec.tag
+            reference=text,
+            digest=self.entry.digest,
+            repository=None,
+            tag=spec.tag,
+            manifest_digest=judged.digest,
         )
-        self.scan_target = ScanTarget("oci", f"{self.root.resolve()}@{self.entry.digest}")
+        platform_text = (
+            for_scanners(self.child.platform) if self.child and self.child.platform else None
+        )
+        self.scan_target = ScanTarget("oci", location, platform=platform_text)
         self._lock = threading.Lock()
         self._image: tuple[ImageManifest, str | None] | None = None
 
@@ -92,6 +116,21 @@ class OciLayoutSource:
         if len({e.digest for e in chosen}) > 1:
             raise ImageSourceError(f"{self.root}/index.json names several images {wanted}")
         return chosen[0]
+
+    def _view(self, child: Descriptor) -> Path:
+        """A layout holding only *child*, sharing the original's blobs (removed at exit)."""
+        view = Path(tempfile.mkdtemp(prefix="gate-oci-view-")).resolve()
+        weakref.finalize(self, shutil.rmtree, view, ignore_errors=True)
+        (view / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}', encoding="utf-8")
+        (view / "blobs").symlink_to((self.root / "blobs").resolve(), target_is_directory=True)
+        entry: dict[str, Any] = {
+            "mediaType": child.media_type or mediatypes.OCI_MANIFEST,
+            "digest": child.digest,
+            "size": child.size,
+        }
+        index = {"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX, "manifests": [entry]}
+        (view / "index.json").write_text(json.dumps(index), encoding="utf-8")
+        return view
 
     def _blob(self, digest: str) -> Path:
         algorithm, _, hex_digest = digest.partition(":")
@@ -119,12 +158,10 @@ class OciLayoutSource:
         with self._lock:
             if self._image is None:
                 doc, platform, what = self.top, None, f"{self.root}@{self.entry.digest}"
-                if self._is_index():
-                    entry = select_platform(doc, self.platform, what=what, error=ImageSourceError)
-                    doc, platform = (
-                        self._read_json(entry, f"manifest {entry.digest}"),
-                        entry.platform,
-                    )
+                if self.child is not None:
+                    entry = self.child
+                    doc = self._read_json(entry, f"manifest {entry.digest}")
+                    platform = entry.platform.format() if entry.platform else None
                     what = f"{self.root}@{entry.digest}"
                 self._image = (parse_manifest(doc, what=what, error=ImageSourceError), platform)
             return self._image
@@ -151,6 +188,10 @@ class OciLayoutSource:
             what=f"image config {config.digest}",
         )
         return parse_config(data, what=str(self.root), error=ImageSourceError)
+
+    def config_digest(self) -> str:
+        manifest, _ = self._manifest()
+        return manifest.config.digest
 
     def config(self) -> ImageConfig:
         return image_config(self.raw_config())

@@ -1,10 +1,12 @@
 """An image in a registry, resolved once to a digest.
 
-Which digest is judged: the one the reference resolves to. For a multi-platform index
-that is the *index* digest (what the tag points to, what cosign signs for ``cosign sign
-IMAGE:TAG``, and what scanners are given); config and layers are read from the manifest
-for the chosen platform inside it, fetched by its digest from the index. After the first
-manifest request every request names a digest, so a tag that moves mid-run changes nothing.
+The reference resolves once, to ``Subject.digest``: for a multi-platform index that is
+the *index* digest (what the tag points to, and what ``cosign sign IMAGE:TAG`` signs, so
+signatures are looked up on it). The image judged is the entry containerd would run for
+``--platform`` (``gate.image.manifest.select_platform``), chosen when the source opens:
+its digest is ``Subject.manifest_digest`` and the scanners get ``repo@<that digest>``, so
+no scanner picks a child by its own rules. After the first manifest request every request
+names a digest, so a tag that moves mid-run changes nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from gate.errors import RegistryError
 from gate.image import mediatypes
 from gate.image.manifest import (
     MAX_CONFIG_BYTES,
+    Descriptor,
     ImageManifest,
     image_config,
     manifest_facts,
@@ -25,6 +28,7 @@ from gate.image.manifest import (
     parse_manifest,
     select_platform,
 )
+from gate.image.platforms import for_scanners
 from gate.image.reference import Reference
 from gate.image.registry import Fetched, RegistryClient
 from gate.image.sources.interface import Layer
@@ -41,14 +45,26 @@ class RegistrySource:
         self.client = client
         self.platform = platform
         self.top: Fetched = client.get_manifest(reference.repository, reference.identifier)
+        self.entry: Descriptor | None = None
+        if self.top.is_index:
+            self.entry = select_platform(
+                self.top.document, platform, what=self._what, error=RegistryError
+            )
+        judged = self.entry.digest if self.entry else self.top.digest
         self.subject = Subject(
             reference=text,
             digest=self.top.digest,
             repository=reference.name,
             tag=reference.tag,
+            manifest_digest=judged,
         )
         self.scan_target = ScanTarget(
-            "registry", reference.pinned(self.top.digest), insecure=client.plain_http
+            "registry",
+            reference.pinned(judged),
+            insecure=client.plain_http,
+            platform=for_scanners(self.entry.platform)
+            if self.entry and self.entry.platform
+            else None,
         )
         self._lock = threading.Lock()
         self._image: tuple[ImageManifest, str | None] | None = None
@@ -62,16 +78,13 @@ class RegistrySource:
         with self._lock:
             if self._image is None:
                 fetched, platform = self.top, None
-                if self.top.is_index:
-                    entry = select_platform(
-                        self.top.document, self.platform, what=self._what, error=RegistryError
-                    )
+                if self.entry is not None:
                     fetched = self.client.get_manifest(
                         self.reference.repository,
-                        entry.digest,
+                        self.entry.digest,
                         accept=sorted(mediatypes.IMAGE_MANIFESTS),
                     )
-                    platform = entry.platform
+                    platform = self.entry.platform.format() if self.entry.platform else None
                 what = f"{self.reference.name}@{fetched.digest}"
                 self._image = (
                     parse_manifest(fetched.document, what=what, error=RegistryError),
@@ -108,6 +121,10 @@ class RegistrySource:
                     )
                 self._raw_config = parse_config(body, what=self._what, error=RegistryError)
             return self._raw_config
+
+    def config_digest(self) -> str:
+        manifest, _ = self._manifest()
+        return manifest.config.digest
 
     def config(self) -> ImageConfig:
         return image_config(self.raw_config())
