@@ -16,11 +16,20 @@ DIGEST = "sha256:" + "ab" * 32
 
 
 def bases(text: str, **build_args: str) -> list[tuple[str, str, str | None, int | None]]:
-    """(reference, repository, digest, line) of each base, in order."""
+    """(reference, repository, digest, line) of each image pulled, frontend first."""
     return [
         (b.reference, b.repository, b.digest, b.location.line if b.location else None)
         for b in parse_dockerfile(text, build_args=build_args)
     ]
+
+
+def refs(text: str, **build_args: str) -> list[str]:
+    return [r for r, _, _, _ in bases(text, **build_args)]
+
+
+def refused(text: str, match: str, **build_args: str) -> None:
+    with pytest.raises(UsageError, match=match):
+        parse_dockerfile(text, build_args=build_args)
 
 
 # --------------------------------------------------------------------------- single stage
@@ -95,10 +104,11 @@ def test_copy_from_a_stage_declared_later_is_internal():
 def test_run_mount_from_an_external_image_is_a_base():
     text = (
         "FROM debian AS build\n"
+        "FROM build\n"
         "RUN --mount=type=bind,from=busybox:1.36,target=/bb --mount=type=cache,target=/c true\n"
         "RUN --mount=type=bind,from=build,target=/b true\n"
     )
-    assert bases(text)[1] == ("busybox:1.36", "docker.io/library/busybox", None, 2)
+    assert bases(text)[1] == ("busybox:1.36", "docker.io/library/busybox", None, 3)
     assert len(bases(text)) == 2
 
 
@@ -158,9 +168,10 @@ def test_args_after_the_first_from_do_not_reach_from():
         parse_dockerfile(text)
 
 
-def test_stage_args_expand_in_copy_from():
+def test_copy_from_takes_no_variables():
+    # dockerfile2llb toCommand: "variable expansion is not supported for --from".
     text = "ARG TOOLS=busybox:1.36\nFROM debian\nARG TOOLS\nCOPY --from=$TOOLS /bin/sh /sh\n"
-    assert bases(text)[1][0] == "busybox:1.36"
+    refused(text, r"Dockerfile:4: variable expansion is not supported for --from")
 
 
 def test_automatic_platform_args_are_not_guessed():
@@ -204,7 +215,8 @@ def test_continuation_lines_report_the_from_line():
         "  AS base\n"
         "FROM base\n"
     )
-    [base] = parse_dockerfile(text)
+    [frontend, base] = parse_dockerfile(text)
+    assert (frontend.reference, frontend.role) == ("docker/dockerfile:1", "frontend")
     assert (base.reference, base.location) == ("debian:12", Location("Dockerfile", 2))
     assert base.text == "FROM debian:12 AS base"
 
@@ -269,14 +281,15 @@ def test_crlf_and_byte_order_mark():
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("", "no FROM instruction"),
-        ("ARG X=1\n", "no FROM instruction"),
+        ("", "cannot be empty"),
+        ("\n# only a comment\n", "no instructions"),
+        ("ARG X=1\n", "no stages to build"),
         ("FROM\n", "one or three arguments"),
         ("FROM debian AS\n", "one or three arguments"),
-        ("FROM debian AS 1st\n", "invalid stage name"),
+        ("FROM debian AS 1st\n", "invalid name for build stage"),
         ("FROM Debian\n", "lowercase"),
         ("FROM debian@sha256:abc\n", "invalid digest"),
-        ("FROM 'debian\n", "unterminated single quote"),
+        ("FROM 'debian\n", "matching single-quote"),
         ("FROM ${\n", "missing"),
     ],
 )
