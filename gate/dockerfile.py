@@ -61,6 +61,11 @@ _AUTOMATIC_ARGS = frozenset(
     + ["BUILDVARIANT", "TARGETVARIANT", "TARGETSTAGE"]
 )
 _UNKNOWN = "\0unknown"  # an automatic ARG's value: only BuildKit knows it
+_SAMPLES = {
+    f"{p}{s}": v
+    for p in ("BUILD", "TARGET")
+    for s, v in (("PLATFORM", "linux/amd64"), ("OS", "linux"), ("ARCH", "amd64"))
+} | {"TARGETSTAGE": "default"}
 
 # instructions/parse.go: the flags each instruction takes ("s" string, "b" bool, "m" repeated).
 # None: the instruction never parses its flags (ARG, STOPSIGNAL), so any flag is ignored.
@@ -751,6 +756,7 @@ class _Env:
             name: build_args.get(name, _UNKNOWN) for name in _AUTOMATIC_ARGS
         }
         self.declared: set[str] = set()
+        self.samples = dict(_SAMPLES)
 
     def lookup(self, name: str) -> tuple[str, bool]:
         value = self.values.get(name)
@@ -770,12 +776,15 @@ class _Env:
             try:
                 self.values[key] = lex.word(default, self.lookup)
             except Unknown:
-                lex.word(default, lambda n: self._placeholder(n))  # BuildKit's errors still count
+                self.samples[key] = lex.word(default, self.sample)  # BuildKit's errors count
                 self.values[key] = _UNKNOWN
 
-    def _placeholder(self, name: str) -> tuple[str, bool]:
+    def sample(self, name: str) -> tuple[str, bool]:
+        """As :meth:`lookup`, with sample values (a linux/amd64 build) for unknown ones."""
         value = self.values.get(name)
-        return ("x", True) if value == _UNKNOWN else self.lookup(name)
+        if value is None:
+            return "", False
+        return (self.samples.get(name, ""), True) if value == _UNKNOWN else (value, True)
 
 
 def _expand(lex: Lex, word: str, env: _Env, what: str) -> str:
@@ -795,11 +804,12 @@ def _expand(lex: Lex, word: str, env: _Env, what: str) -> str:
 
 
 def _check_platform(lex: Lex, word: str, env: _Env) -> None:
-    """``--platform``: expanded as BuildKit does and checked as ``platforms.Parse`` would."""
-    try:
-        value = lex.word(word, env.lookup)
-    except Unknown:
-        return  # BuildKit fills the automatic platform ARGs with the real, valid platform
+    """``--platform``: expanded as BuildKit does and checked as ``platforms.Parse`` would.
+
+    The platform only selects within a reference, so an automatic platform ARG here takes a
+    linux/amd64 sample value, just to tell a valid platform expression from an invalid one.
+    """
+    value = lex.word(word, env.sample)
     if lex.plain_unset:
         _expand(lex, word, env, "--platform")
     if value == "":
@@ -881,7 +891,7 @@ def _stages(
                 base = _expand(lex, node.args[0], env, "FROM")
                 if base == "":
                     raise _Refuse(f"base name ({node.args[0]}) should not be blank")
-                if "platform" in flags:
+                if flags.get("platform", [""])[-1]:
                     _check_platform(lex, flags["platform"][-1], env)
                 stage = node.args[2].lower() if len(node.args) == 3 else ""
                 state = _State(base, stage, internal=base in by_name)

@@ -423,6 +423,8 @@ def test_gate_reads_the_images_buildkit_pulls(buildkit: Oracle) -> None:
         "FROM alpine\nFOO bar\n",
         "FROM --platform=$NOPE alpine\n",
         f"# syntax=docker/dockerfile:1@{DIGEST}\nFROM alpine\n",
+        "FROM --platform= alpine\n",
+        "FROM --platform=$TARGETOS/$TARGETARCH alpine\n",
     ],
 )
 def test_known_disagreements_now_agree(buildkit: Oracle, text: str) -> None:
