@@ -408,6 +408,47 @@ def test_gate_reads_the_images_buildkit_pulls(buildkit: Oracle) -> None:
     assert stats["documented refusal"] <= total * 0.25, stats
 
 
+LEX_PIECES = [*"<<<<-'\"\\`${}:EOF EOF\t019#%/+?@*", "\ufeff", "\x85", "\xa0", "à", "\r"]
+LEX_PIECES += ["<<", "EOF", "${X", ":-", "<<-"]
+lex_word = st.lists(st.sampled_from(LEX_PIECES), max_size=14).map("".join)
+
+
+@st.composite
+def heredoc_lines(draw: st.DrawFn) -> tuple[str, dict[str, str]]:
+    """One line of shell-lexer characters, a hidden FROM, candidate terminators, a pinned FROM."""
+    command = draw(
+        st.sampled_from(["RUN ", "COPY ", "ONBUILD RUN ", "run --network=none ", "ADD "])
+    )
+    escape = draw(st.sampled_from(["", "# escape=`\n"]))
+    ends = "\n".join(draw(st.lists(lex_word, max_size=3)))
+    text = (
+        f"{escape}FROM scratch\n{command}{draw(lex_word)} /d\nFROM alpine:latest\n{ends}\n"
+        f"FROM busybox@{DIGEST}\n"
+    )
+    return text, draw(st.dictionaries(st.just("X"), st.just("EOF"), max_size=1))
+
+
+def test_heredoc_lexing_matches_buildkit(buildkit: Oracle) -> None:
+    """Random shell-lexer characters around ``<<``: the hidden FROM is seen exactly when
+    BuildKit sees it."""
+    stats: Counter[str] = Counter()
+
+    @settings(
+        max_examples=EXAMPLES // 2,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(heredoc_lines())
+    def run(case: tuple[str, dict[str, str]]) -> None:
+        judge(buildkit, *case, stats)
+
+    run()
+    print(f"differential heredoc cases: {dict(stats)}")
+    assert stats["same images"] >= sum(stats.values()) * 0.1, stats
+    assert stats["documented refusal"] == 0, stats
+
+
 @pytest.mark.parametrize(
     "text",
     [
