@@ -738,14 +738,20 @@ def _check(node: _Node) -> dict[str, list[str]]:
 # --------------------------------------------------------------------------- images
 
 
-@dataclass
+@dataclass(eq=False)
 class _State:
-    """``dispatchState``, reduced to what decides which images are pulled."""
+    """``dispatchState``, reduced to what decides which images are pulled (compared by identity).
+
+    ``unregistered``: an image met by ``COPY --from`` or a mount, appended to the states so it
+    counts for later ``--from=<index>``; naming it again by index appends it again, as
+    ``buildStageDependencyGraph`` does.
+    """
 
     base: str
     name: str
     internal: bool = False
-    deps: set[int] = field(default_factory=set)
+    unregistered: bool = False
+    deps: list[_State] = field(default_factory=list)
 
 
 class _Env:
@@ -846,22 +852,22 @@ def _image(reference: str, role: str, location: Location | None, text: str) -> B
 
 def _cycle(states: list[_State]) -> str | None:
     """``validateCircularDependency``: the name of a stage on a dependency cycle, if any."""
-    visited: set[int] = set()
-    path: set[int] = set()
+    visited: set[_State] = set()
+    path: set[_State] = set()
 
-    def visit(n: int) -> bool:
-        if n in visited:
+    def visit(state: _State) -> bool:
+        if state in visited:
             return False
-        visited.add(n)
-        path.add(n)
-        for dep in states[n].deps:
+        visited.add(state)
+        path.add(state)
+        for dep in state.deps:
             if dep in path or visit(dep):
                 return True
-        path.discard(n)
+        path.discard(state)
         return False
 
-    for n, state in enumerate(states):
-        if visit(n):
+    for state in states:
+        if visit(state):
             return state.name
     return None
 
@@ -918,13 +924,12 @@ def _stages(
             except (_Refuse, LexError, Unsupported) as error:
                 raise _Located(node.line, str(error)) from None
             for source in pending:
-                if isinstance(source, int):
-                    states[index].deps.add(source)
+                states[index].deps.append(source)
+                if not source.unregistered:
                     continue
-                states.append(_State(source, ""))
-                states[index].deps.add(len(states) - 1)
-                if source != SCRATCH:
-                    external.append((source, "copy-from", where(node), node.text))
+                if source not in states and source.base != SCRATCH:
+                    external.append((source.base, "copy-from", where(node), node.text))
+                states.append(source)
     cycle = _cycle(states)
     if cycle is not None:
         raise _Located(None, f"circular dependency detected on stage: {cycle}")
@@ -942,9 +947,14 @@ def _sources(
     lex: Lex,
     states: list[_State],
     by_name: Mapping[str, int],
-) -> list[int | str]:
-    """``toCommand`` and ``detectRunMount``: stage indexes and image names a command reads."""
-    found: list[int | str] = []
+) -> list[_State]:
+    """``toCommand`` and ``detectRunMount``: the stages and images a command reads."""
+    found: list[_State] = []
+
+    def named(source: str) -> _State:
+        index = by_name.get(source.lower())
+        return _State(source, "", unregistered=True) if index is None else states[index]
+
     if node.keyword == "copy" and flags.get("from", [""])[-1]:
         source = flags["from"][-1]
         if lex.word(source) != source:
@@ -956,13 +966,11 @@ def _sources(
             index = int(source)
             if not 0 <= index < len(states):
                 raise _Refuse(f"invalid stage index {index}")
-            found.append(index)
+            found.append(states[index])
         else:
-            found.append(by_name.get(source.lower(), source))
+            found.append(named(source))
     elif node.keyword == "run":
-        for source in flags.get("mount", []):
-            found.append(by_name.get(source.lower(), source))
-    # Images met so far count for later indexes (dispatchStates.addState).
+        found += [named(source) for source in flags.get("mount", [])]
     return found
 
 

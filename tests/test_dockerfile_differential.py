@@ -138,6 +138,7 @@ COPY_FROM = [
     "--from=0 ",
     "--from=1 ",
     "--from=2 ",
+    "--from=3 ",
     "--from=-1 ",
     "--from=007 ",
     "--from=busybox:1.36 ",
@@ -465,6 +466,8 @@ def test_heredoc_lexing_matches_buildkit(buildkit: Oracle) -> None:
         "FROM --platform=$NOPE alpine\n",
         f"# syntax=docker/dockerfile:1@{DIGEST}\nFROM alpine\n",
         "FROM --platform= alpine\n",
+        "FROM alpine\nCOPY --from=busybox a b\nCOPY --from=1 a b\nCOPY --from=2 a b\n",
+        "FROM alpine\nRUN --mount=type=cache,target=/c true\nCOPY --from=1 a b\n",
         "FROM --platform=$TARGETOS/$TARGETARCH alpine\n",
     ],
 )

@@ -125,7 +125,7 @@ type state struct {
 	name         string
 	internal     bool
 	unregistered bool
-	deps         map[int]struct{}
+	deps         map[*state]struct{}
 }
 
 func syntax(dt []byte, buildArgs map[string]string) string {
@@ -174,7 +174,7 @@ func resolve(q question) (answer, error) {
 
 	// dockerfile2llb/convert.go buildDispatchStates and dispatchStates.addState.
 	var states []*state
-	byName := map[string]int{}
+	byName := map[string]*state{}
 	for _, st := range stages {
 		nameMatch, err := shlex.ProcessWordWithMatches(st.BaseName, globalArgs)
 		if err != nil {
@@ -198,22 +198,27 @@ func resolve(q question) (answer, error) {
 			platform = platMatch.Result
 		}
 		_, internal := byName[nameMatch.Result]
-		states = append(states, &state{base: nameMatch.Result, name: st.Name, internal: internal, deps: map[int]struct{}{}})
+		ds := &state{base: nameMatch.Result, name: st.Name, internal: internal, deps: map[*state]struct{}{}}
+		states = append(states, ds)
 		if st.Name != "" {
-			byName[strings.ToLower(st.Name)] = len(states) - 1
+			byName[strings.ToLower(st.Name)] = ds
 		}
 		out.Stages = append(out.Stages, stageOut{Base: nameMatch.Result, Name: st.Name, Platform: platform, Stage: internal})
 	}
 
 	// dockerfile2llb/convert.go buildStageDependencyGraph, toCommand and detectRunMount.
-	unregistered := func(base string) int {
-		states = append(states, &state{base: base, unregistered: true, deps: map[int]struct{}{}})
-		return len(states) - 1
+	findByName := func(name string) *state {
+		if ds, ok := byName[strings.ToLower(name)]; ok {
+			return ds
+		}
+		return &state{base: name, unregistered: true, deps: map[*state]struct{}{}}
 	}
+	seen := map[*state]bool{}
+	stageStates := append([]*state(nil), states...)
 	for i, st := range stages {
+		d := stageStates[i]
 		for _, cmd := range st.Commands {
-			var sources []int
-			var pending []string
+			var sources []*state
 			switch c := cmd.(type) {
 			case *instructions.CopyCommand:
 				if c.From == "" {
@@ -230,11 +235,9 @@ func resolve(q question) (answer, error) {
 					if index < 0 || index >= len(states) {
 						return out, fmt.Errorf("invalid stage index %d", index)
 					}
-					sources = append(sources, index)
-				} else if n, ok := byName[strings.ToLower(c.From)]; ok {
-					sources = append(sources, n)
+					sources = append(sources, states[index])
 				} else {
-					pending = append(pending, c.From)
+					sources = append(sources, findByName(c.From))
 				}
 			case *instructions.RunCommand:
 				for _, m := range instructions.GetMounts(c) {
@@ -242,22 +245,18 @@ func resolve(q question) (answer, error) {
 					if from == "" {
 						from = "scratch"
 					}
-					if n, ok := byName[strings.ToLower(from)]; ok {
-						sources = append(sources, n)
-					} else {
-						pending = append(pending, from)
+					sources = append(sources, findByName(from))
+				}
+			}
+			for _, src := range sources {
+				d.deps[src] = struct{}{}
+				if src.unregistered {
+					states = append(states, src)
+					if !seen[src] && src.base != "scratch" {
+						out.CopyFrom = append(out.CopyFrom, src.base)
 					}
+					seen[src] = true
 				}
-			}
-			for _, from := range pending {
-				n := unregistered(from)
-				sources = append(sources, n)
-				if from != "scratch" {
-					out.CopyFrom = append(out.CopyFrom, from)
-				}
-			}
-			for _, n := range sources {
-				states[i].deps[n] = struct{}{}
 			}
 		}
 	}
@@ -278,16 +277,16 @@ func resolve(q question) (answer, error) {
 
 // circular mirrors dockerfile2llb/validations.go validateCircularDependency.
 func circular(states []*state) error {
-	visited := map[int]bool{}
-	path := map[int]bool{}
-	var visit func(int) bool
-	visit = func(n int) bool {
+	visited := map[*state]bool{}
+	path := map[*state]bool{}
+	var visit func(*state) bool
+	visit = func(n *state) bool {
 		if visited[n] {
 			return false
 		}
 		visited[n] = true
 		path[n] = true
-		for dep := range states[n].deps {
+		for dep := range n.deps {
 			if path[dep] || visit(dep) {
 				return true
 			}
@@ -295,9 +294,9 @@ func circular(states []*state) error {
 		delete(path, n)
 		return false
 	}
-	for n := range states {
+	for _, n := range states {
 		if visit(n) {
-			return fmt.Errorf("circular dependency detected on stage: %s", states[n].name)
+			return fmt.Errorf("circular dependency detected on stage: %s", n.name)
 		}
 	}
 	return nil
