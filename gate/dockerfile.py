@@ -917,6 +917,7 @@ def _stages(
         raise _Located(None, "dockerfile contains no stages to build")
 
     stage_count = len(states)
+    met: set[_State] = set()
     for index in range(stage_count):
         for node, flags in commands[index]:
             try:
@@ -927,8 +928,9 @@ def _stages(
                 states[index].deps.append(source)
                 if not source.unregistered:
                     continue
-                if source not in states and source.base != SCRATCH:
+                if source not in met and source.base != SCRATCH:
                     external.append((source.base, "copy-from", where(node), node.text))
+                met.add(source)
                 states.append(source)
     cycle = _cycle(states)
     if cycle is not None:
