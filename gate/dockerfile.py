@@ -26,8 +26,8 @@ The gate refuses (``UsageError``, exit 2) where BuildKit fails, and also where i
 what BuildKit would pull: an ARG used in ``FROM`` with no value or never declared (BuildKit
 substitutes an empty string), the automatic platform ARGs (``TARGETARCH``, …) unless given as
 ``--build-arg``, shell pattern expansions (``${V%.*}``), ``--platform`` values other than
-``os/arch[/variant]``, ``RUN --device``, and ``ONBUILD`` triggers that copy or mount from
-another image or stage. Not mirrored: ``ONBUILD`` triggers inside base images, and the argument
+``os/arch[/variant]``, ``RUN --device``, a ``SOURCE_DATE_EPOCH`` naming a stage or context,
+and ``ONBUILD`` triggers that copy or mount from another image or stage. Not mirrored: ``ONBUILD`` triggers inside base images, and the argument
 checks of ``HEALTHCHECK`` values (BuildKit fails such a build; it names no image).
 """
 
@@ -785,6 +785,26 @@ class _Env:
                 self.samples[key] = lex.word(default, self.sample)  # BuildKit's errors count
                 self.values[key] = _UNKNOWN
 
+    def source_date_epoch(self, build_args: Mapping[str, str]) -> None:
+        """``SOURCE_DATE_EPOCH`` as ``toDispatchState`` resolves it before any ``FROM``.
+
+        A number is normalised (``007`` is ``7``), an empty value unsets it; a stage or
+        context name (BuildKit reads the date from there) is refused.
+        """
+        key = "SOURCE_DATE_EPOCH"
+        value = build_args.get(key)
+        if value is None:
+            value = self.values.get(key) or None
+        if value is None:
+            return
+        if value == "":
+            self.values.pop(key, None)
+        elif _ATOI.fullmatch(value) and -(2**63) <= int(value) < 2**63:
+            if key in self.values:
+                self.values[key] = str(int(value))
+        else:
+            raise _Refuse(f"{key}={value!r} naming a stage or context is not supported by the gate")
+
     def sample(self, name: str) -> tuple[str, bool]:
         """As :meth:`lookup`, with sample values (a linux/amd64 build) for unknown ones."""
         value = self.values.get(name)
@@ -894,6 +914,8 @@ def _stages(
                 for word in node.args:
                     env.declare(word, build_args, lex)
             elif node.keyword == "from":
+                if not states:
+                    env.source_date_epoch(build_args)
                 base = _expand(lex, node.args[0], env, "FROM")
                 if base == "":
                     raise _Refuse(f"base name ({node.args[0]}) should not be blank")

@@ -502,3 +502,9 @@ def test_buildkit_syntax_build_arg_overrides_the_directive():
         (f"ghcr.io/acme/frontend@{DIGEST}", "frontend"),
         ("debian", "base"),
     ]
+
+
+def test_source_date_epoch_is_resolved_before_from_as_buildkit_does():
+    text = "ARG SOURCE_DATE_EPOCH=007\nFROM alpine:$SOURCE_DATE_EPOCH\n"
+    assert refs(text) == ["alpine:7"]
+    refused("FROM alpine\n", "SOURCE_DATE_EPOCH='build' naming a stage", SOURCE_DATE_EPOCH="build")

@@ -116,6 +116,7 @@ IMAGES = [
     "Alpine",
     "$TARGETARCH",
     "alpine:${TAG%.*}",
+    "alpine:$SOURCE_DATE_EPOCH",
     "${",
 ]
 FROM_FLAGS = [
@@ -183,6 +184,7 @@ ARGS = [
     "ARG B=${X:-debian} C=$TAG",
     "ARG TARGETARCH",
     "ARG P=linux/arm64",
+    "ARG SOURCE_DATE_EPOCH=007",
     "ARG =x",
     "ARG",
 ]
@@ -342,9 +344,11 @@ def dockerfiles(draw: st.DrawFn) -> tuple[str, dict[str, str]]:
         text = "\ufeff" + text
     args = draw(
         st.dictionaries(
-            st.sampled_from(["X", "TAG", "P", "TARGETARCH", "BUILDKIT_SYNTAX", "E"]),
             st.sampled_from(
-                ["alpine", "3.20", "3.20", "linux/arm64", f"docker/dockerfile@{DIGEST}", ""]
+                ["X", "TAG", "P", "TARGETARCH", "BUILDKIT_SYNTAX", "E", "SOURCE_DATE_EPOCH"]
+            ),
+            st.sampled_from(
+                ["alpine", "3.20", "0042", "linux/arm64", f"docker/dockerfile@{DIGEST}", ""]
             ),
             max_size=2,
         )

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -64,6 +65,23 @@ func (e *envs) set(k, v string) {
 		e.keys = append(e.keys, k)
 	}
 	e.vals[k] = v
+}
+
+func (e *envs) remove(k string) {
+	if _, ok := e.vals[k]; !ok {
+		return
+	}
+	delete(e.vals, k)
+	e.keys = slices.DeleteFunc(e.keys, func(key string) bool { return key == k })
+}
+
+func stageNamed(stages []instructions.Stage, name string) bool {
+	for _, st := range stages {
+		if strings.EqualFold(st.Name, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // defaultArgs mirrors dockerfile2llb/platform.go defaultArgs for a linux/amd64 build and target.
@@ -170,6 +188,30 @@ func resolve(q question) (answer, error) {
 	shlex := shell.NewLex(result.EscapeToken)
 	if err := buildMetaArgs(globalArgs, shlex, metaArgs, buildArgs); err != nil {
 		return out, err
+	}
+
+	// dockerfile2llb/convert.go toDispatchState: SOURCE_DATE_EPOCH, with no client
+	// (getBuildArgValue, epoch.go resolveSourceDateEpochValue, setBuildArgValue).
+	const epochKey = "SOURCE_DATE_EPOCH"
+	epoch, ok := buildArgs[epochKey]
+	if !ok {
+		epoch, ok = globalArgs.Get(epochKey)
+		ok = ok && epoch != ""
+	}
+	if ok {
+		formatted := ""
+		if sde, err := strconv.ParseInt(epoch, 10, 64); err == nil {
+			formatted = strconv.FormatInt(sde, 10)
+		} else if epoch != "" && epoch != "context" && !stageNamed(stages, epoch) {
+			return out, fmt.Errorf("invalid SOURCE_DATE_EPOCH: %s", epoch)
+		}
+		if _, ok := globalArgs.Get(epochKey); ok {
+			if formatted == "" {
+				globalArgs.remove(epochKey)
+			} else {
+				globalArgs.set(epochKey, formatted)
+			}
+		}
 	}
 
 	// dockerfile2llb/convert.go buildDispatchStates and dispatchStates.addState.
