@@ -409,8 +409,8 @@ def test_gate_reads_the_images_buildkit_pulls(buildkit: Oracle) -> None:
     total = sum(stats.values())
     print(f"differential Dockerfile cases: {dict(stats)}")
     assert total >= EXAMPLES * 0.9
-    assert stats["same images"] >= total * 0.1, stats
-    assert stats["documented refusal"] <= total * 0.25, stats
+    assert stats["same images"] >= total * 0.05, stats
+    assert stats["documented refusal"] <= total * 0.05, stats
 
 
 LEX_PIECES = [*"<<<<-'\"\\`${}:EOF EOF\t019#%/+?@*", "\ufeff", "\x85", "\xa0", "à", "\r"]
