@@ -5,7 +5,8 @@ lexer over the same text and names the images the build pulls. Hypothesis writes
 from tricky pieces: heredocs with every kind of marker (``$`` in it, quotes, escapes, ``<<-``,
 a file descriptor), escapes and ``# escape=``, continuations with comments and blank lines,
 directives, ARG and FROM combinations, stage references in any case, ``COPY --from``, CRLF
-and a BOM. Wherever the gate answers, its images (frontend, bases, ``--from`` sources) must
+and a BOM; a second generator strews shell-lexer characters around one ``<<``, a third builds
+ARG defaults and FROM words from expansions. Wherever the gate answers, its images (frontend, bases, ``--from`` sources) must
 be BuildKit's; wherever BuildKit fails, the gate must refuse. The gate may refuse more only
 for the documented reasons below, counted and kept rare.
 """
@@ -452,6 +453,42 @@ def test_heredoc_lexing_matches_buildkit(buildkit: Oracle) -> None:
     print(f"differential heredoc cases: {dict(stats)}")
     assert stats["same images"] >= sum(stats.values()) * 0.1, stats
     assert stats["documented refusal"] == 0, stats
+
+
+EXPANSIONS = ["$X", "${X}", ":", "$TAG", "${TAG:-2}", "${E:-b}", "${E-b}", "${X:+x}", "'", '"']
+EXPANSIONS += ["${UNSET:-busybox}", "\\", "a", "${X:?m}", "${E:?m}", "${TAG+q}", "${E+q}", "$D"]
+EXPANSIONS += ["`", "$$", "${X-", "}", f"@{DIGEST}"]
+expansion = st.lists(st.sampled_from(EXPANSIONS), max_size=12).map("".join)
+
+
+@st.composite
+def expanded_froms(draw: st.DrawFn) -> tuple[str, dict[str, str]]:
+    """ARG defaults and FROM words built of expansions, quotes and escapes."""
+    escape = draw(st.sampled_from(["", "# escape=`\n"]))
+    text = (
+        f"{escape}ARG X=alpine\nARG TAG=1\nARG E=\nARG D={draw(expansion)}\n"
+        f"FROM {draw(expansion)}\nFROM $D\n"
+    )
+    values = st.sampled_from(["alpine", "", "b c"])
+    return text, draw(st.dictionaries(st.sampled_from(["X", "TAG"]), values, max_size=1))
+
+
+def test_from_expansion_matches_buildkit(buildkit: Oracle) -> None:
+    stats: Counter[str] = Counter()
+
+    @settings(
+        max_examples=EXAMPLES // 4,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(expanded_froms())
+    def run(case: tuple[str, dict[str, str]]) -> None:
+        judge(buildkit, *case, stats)
+
+    run()
+    print(f"differential FROM expansion cases: {dict(stats)}")
+    assert stats["same images"] >= sum(stats.values()) * 0.03, stats
 
 
 @pytest.mark.parametrize(
