@@ -27,8 +27,10 @@ what BuildKit would pull: an ARG used in ``FROM`` with no value or never declare
 substitutes an empty string), the automatic platform ARGs (``TARGETARCH``, …) unless given as
 ``--build-arg``, shell pattern expansions (``${V%.*}``), ``--platform`` values other than
 ``os/arch[/variant]``, ``RUN --device``, a ``SOURCE_DATE_EPOCH`` naming a stage or context,
-and ``ONBUILD`` triggers that copy or mount from another image or stage. Not mirrored: ``ONBUILD`` triggers inside base images, and the argument
-checks of ``HEALTHCHECK`` values (BuildKit fails such a build; it names no image).
+and ``ONBUILD`` triggers that copy or mount from another image or stage. Every stage counts,
+not only those ``--target`` reaches. Not mirrored: ``ONBUILD`` triggers inside base images (the
+gate does not read their configs), and the checks of ``HEALTHCHECK`` flag values (BuildKit
+fails such a build; it names no image).
 """
 
 from __future__ import annotations
@@ -475,7 +477,7 @@ def _can_contain_heredoc(node: _Node) -> bool:
     return node.keyword in _HEREDOC_COMMANDS and not node.json
 
 
-def parse_heredoc(word: str) -> _Heredoc | None:
+def _parse_heredoc(word: str) -> _Heredoc | None:
     """``ParseHeredoc``: the heredoc a word like ``<<-"EOF"`` opens, if any."""
     match = _HEREDOC.fullmatch(word)
     if match is None or not match.group(3):
@@ -496,7 +498,7 @@ def parse_heredoc(word: str) -> _Heredoc | None:
 
 def _must_parse_heredoc(word: str) -> _Heredoc | None:
     try:
-        return parse_heredoc(word)
+        return _parse_heredoc(word)
     except LexError:
         return None
 
@@ -511,7 +513,7 @@ def _heredocs_from_line(line: str) -> list[_Heredoc]:
     found: list[_Heredoc] = []
     for word in words:
         try:
-            heredoc = parse_heredoc(word)
+            heredoc = _parse_heredoc(word)
         except LexError as error:
             raise _Refuse(str(error)) from None
         if heredoc is not None:
