@@ -214,13 +214,15 @@ class Location:
 
 @dataclass(frozen=True)
 class BaseImage:
-    """An external base image named by a Dockerfile FROM (internal stages excluded)."""
+    """An external image a Dockerfile's build pulls (internal stages excluded)."""
 
     reference: str
     repository: str
     digest: str | None
     location: Location | None = None
     text: str = ""
+    role: str = "base"
+    """``base`` (FROM), ``copy-from`` (COPY --from, RUN --mount from) or ``frontend`` (syntax)."""
 
 
 @dataclass(frozen=True)

@@ -177,3 +177,31 @@ def test_annotation_with_an_invalid_name_is_never_allowed():
         annotated("Not A Reference"),
     )
     assert result.status is Status.FAIL
+
+
+# --------------------------------------------------------------------------- syntax frontend
+
+
+def test_unpinned_syntax_frontend_fails_base_digest_and_is_named_as_the_frontend():
+    text = f"# syntax=docker/dockerfile:1\nFROM debian:12@{DIGEST}\n"
+    [result] = judge(PIN, facts(parse_dockerfile(text)))
+    assert result.status is Status.FAIL
+    [problem] = result.findings
+    assert problem.message.startswith("Dockerfile:1: syntax frontend docker/dockerfile:1 ")
+    assert result.evidence["frontend"] == "docker/dockerfile:1"
+    assert [b["role"] for b in result.evidence["bases"]] == ["frontend", "base"]
+
+
+def test_syntax_frontend_outside_the_allowlist_fails_base_allowed():
+    text = f"#syntax = ghcr.io/evil/frontend@{DIGEST}\nFROM debian:12\n"
+    [result] = judge(ALLOW, facts(parse_dockerfile(text)))
+    assert result.status is Status.FAIL
+    assert [p.data["reference"] for p in result.findings] == [f"ghcr.io/evil/frontend@{DIGEST}"]
+
+
+def test_pinned_allowed_frontend_passes_and_no_directive_means_no_frontend():
+    pinned = f"# syntax=docker.io/library/debian@{DIGEST}\nFROM debian:12@{DIGEST}\n"
+    assert [r.status for r in judge(PIN, facts(parse_dockerfile(pinned)))] == [Status.PASS]
+    [plain] = judge(PIN, facts(parse_dockerfile(f"FROM debian:12@{DIGEST}\n")))
+    assert plain.status is Status.PASS
+    assert plain.evidence["frontend"] is None

@@ -16,11 +16,20 @@ DIGEST = "sha256:" + "ab" * 32
 
 
 def bases(text: str, **build_args: str) -> list[tuple[str, str, str | None, int | None]]:
-    """(reference, repository, digest, line) of each base, in order."""
+    """(reference, repository, digest, line) of each image pulled, frontend first."""
     return [
         (b.reference, b.repository, b.digest, b.location.line if b.location else None)
         for b in parse_dockerfile(text, build_args=build_args)
     ]
+
+
+def refs(text: str, **build_args: str) -> list[str]:
+    return [r for r, _, _, _ in bases(text, **build_args)]
+
+
+def refused(text: str, match: str, **build_args: str) -> None:
+    with pytest.raises(UsageError, match=match):
+        parse_dockerfile(text, build_args=build_args)
 
 
 # --------------------------------------------------------------------------- single stage
@@ -95,10 +104,11 @@ def test_copy_from_a_stage_declared_later_is_internal():
 def test_run_mount_from_an_external_image_is_a_base():
     text = (
         "FROM debian AS build\n"
+        "FROM build\n"
         "RUN --mount=type=bind,from=busybox:1.36,target=/bb --mount=type=cache,target=/c true\n"
         "RUN --mount=type=bind,from=build,target=/b true\n"
     )
-    assert bases(text)[1] == ("busybox:1.36", "docker.io/library/busybox", None, 2)
+    assert bases(text)[1] == ("busybox:1.36", "docker.io/library/busybox", None, 3)
     assert len(bases(text)) == 2
 
 
@@ -158,9 +168,10 @@ def test_args_after_the_first_from_do_not_reach_from():
         parse_dockerfile(text)
 
 
-def test_stage_args_expand_in_copy_from():
+def test_copy_from_takes_no_variables():
+    # dockerfile2llb toCommand: "variable expansion is not supported for --from".
     text = "ARG TOOLS=busybox:1.36\nFROM debian\nARG TOOLS\nCOPY --from=$TOOLS /bin/sh /sh\n"
-    assert bases(text)[1][0] == "busybox:1.36"
+    refused(text, r"Dockerfile:4: variable expansion is not supported for --from")
 
 
 def test_automatic_platform_args_are_not_guessed():
@@ -204,7 +215,8 @@ def test_continuation_lines_report_the_from_line():
         "  AS base\n"
         "FROM base\n"
     )
-    [base] = parse_dockerfile(text)
+    [frontend, base] = parse_dockerfile(text)
+    assert (frontend.reference, frontend.role) == ("docker/dockerfile:1", "frontend")
     assert (base.reference, base.location) == ("debian:12", Location("Dockerfile", 2))
     assert base.text == "FROM debian:12 AS base"
 
@@ -269,14 +281,15 @@ def test_crlf_and_byte_order_mark():
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("", "no FROM instruction"),
-        ("ARG X=1\n", "no FROM instruction"),
+        ("", "cannot be empty"),
+        ("\n# only a comment\n", "no instructions"),
+        ("ARG X=1\n", "no stages to build"),
         ("FROM\n", "one or three arguments"),
         ("FROM debian AS\n", "one or three arguments"),
-        ("FROM debian AS 1st\n", "invalid stage name"),
+        ("FROM debian AS 1st\n", "invalid name for build stage"),
         ("FROM Debian\n", "lowercase"),
         ("FROM debian@sha256:abc\n", "invalid digest"),
-        ("FROM 'debian\n", "unterminated single quote"),
+        ("FROM 'debian\n", "matching single-quote"),
         ("FROM ${\n", "missing"),
     ],
 )
@@ -387,3 +400,111 @@ def test_inline_hash_is_not_a_comment():
     # Dockerfile comments are whole lines; BuildKit rejects this FROM too.
     with pytest.raises(UsageError, match="one or three arguments"):
         parse_dockerfile("FROM debian # base\n")
+
+
+# --------------------------------------------------------------------------- BuildKit's reading
+
+HIDDEN = "FROM alpine:latest"
+
+
+@pytest.mark.parametrize(
+    ("line", "after"),
+    [
+        ("RUN <<''", ""),  # the lexer yields no word: no heredoc, so the next line is a FROM
+        ('RUN <<""', ""),
+        ("RUN <<'EOF' 'unbalanced", "EOF"),  # a lexing error: BuildKit finds no heredoc at all
+        ("RUN \uff10<<EOF", "EOF"),  # only ASCII digits may name a file descriptor
+        ("RUN x<<EOF${X:-y}", "EOF"),  # the shared word buffer drops "x<<EOF"
+        ("CMD <<EOF", "EOF"),  # only RUN, COPY and ADD take heredocs
+        ("RUN <<${X:-EOF}", "${X:-EOF}"),  # ${…:-…} resets the word: it no longer starts <<
+    ],
+)
+def test_a_from_buildkit_sees_outside_a_heredoc_is_a_base(line: str, after: str):
+    text = (
+        f"FROM scratch\n{line}\n{HIDDEN}\n{after}\n"
+        if after
+        else f"FROM scratch\n{line}\n{HIDDEN}\n\n"
+    )
+    if after:
+        # The terminator is then an instruction BuildKit does not know: refused, never a pass.
+        refused(text, "unknown instruction: ")
+    else:
+        assert refs(text) == ["alpine:latest"]
+
+
+@pytest.mark.parametrize(
+    ("marker", "terminator"),
+    [
+        ("<<EOF$X", "EOF$X"),  # unset variables stay verbatim in the terminator
+        ("<<$EOF", "$EOF"),
+        ("<<E\\OF", "EOF"),  # escapes are removed
+        ("<<E'O'F", "EOF"),  # quotes are removed
+        ("<<-EOF", "\t\tEOF"),  # <<- strips leading tabs from the terminator line
+        ("<< EOF", "EOF"),  # spaces after << are allowed
+    ],
+)
+def test_heredoc_terminators_are_read_as_buildkit_lexes_them(marker: str, terminator: str):
+    text = f"FROM scratch\nRUN {marker}\n{HIDDEN}\n{terminator}\nFROM debian@{DIGEST}\n"
+    assert refs(text) == [f"debian@{DIGEST}"]
+
+
+def test_from_a_stage_name_in_another_case_is_an_image_buildkit_cannot_pull():
+    refused("FROM alpine AS builder\nFROM Builder\n", "must be lowercase")
+
+
+def test_copy_from_an_index_counts_the_images_met_before():
+    text = "FROM alpine\nCOPY --from=busybox a b\nCOPY --from=1 a b\n"
+    assert refs(text) == ["alpine", "busybox"]
+
+
+def test_buildkit_errors_are_refused():
+    refused("FROM alpine\nFOO bar\n", "Dockerfile:2: unknown instruction: FOO")
+    refused("FROM alpine AS a\nCOPY --from=a x y\n", "circular dependency")
+    refused("FROM --platform=$NOPE alpine\n", r"--platform uses \$NOPE")
+    refused("FROM alpine\nCOPY --chmod a b\n", "missing a value on flag: --chmod")
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "# syntax=docker/dockerfile:1",
+        "#syntax=docker/dockerfile:1",
+        "# SYNTAX = docker/dockerfile:1 --opt=x",
+        "#!/bin/sh\n# syntax=docker/dockerfile:1",
+        "\ufeff# syntax=docker/dockerfile:1",
+        "# escape=`\n# syntax=docker/dockerfile:1",
+    ],
+)
+def test_syntax_directive_names_the_frontend_image(header: str):
+    [frontend, base] = parse_dockerfile(f"{header}\nFROM debian\n")
+    assert (frontend.reference, frontend.role, base.role) == (
+        "docker/dockerfile:1",
+        "frontend",
+        "base",
+    )
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["# a comment\n# syntax=x/y", "  # syntax=x/y", "\n# syntax=x/y", "#\n# syntax=x/y"],
+)
+def test_a_syntax_comment_after_the_top_is_no_frontend(header: str):
+    found = [b.role for b in parse_dockerfile(f"{header}\nFROM debian\n")]
+    assert "frontend" not in found
+
+
+def test_buildkit_syntax_build_arg_overrides_the_directive():
+    found = parse_dockerfile(
+        "# syntax=docker/dockerfile:1\nFROM debian\n",
+        build_args={"BUILDKIT_SYNTAX": f"ghcr.io/acme/frontend@{DIGEST} --opt"},
+    )
+    assert [(b.reference, b.role) for b in found] == [
+        (f"ghcr.io/acme/frontend@{DIGEST}", "frontend"),
+        ("debian", "base"),
+    ]
+
+
+def test_source_date_epoch_is_resolved_before_from_as_buildkit_does():
+    text = "ARG SOURCE_DATE_EPOCH=007\nFROM alpine:$SOURCE_DATE_EPOCH\n"
+    assert refs(text) == ["alpine:7"]
+    refused("FROM alpine\n", "SOURCE_DATE_EPOCH='build' naming a stage", SOURCE_DATE_EPOCH="build")

@@ -194,8 +194,9 @@ def test_unpinned_base_in_the_dockerfile_is_cited_by_line(registry, tmp_path):
         policy(tmp_path, "base_image:\n  require_digest: true\n"),
     )
     assert code == 1
-    (finding,) = data["checks"][0]["findings"]
-    assert finding["location"] == {"file": str(dockerfile), "line": 2}
+    frontend, base = data["checks"][0]["findings"]
+    assert frontend["location"] == {"file": str(dockerfile), "line": 1}  # the syntax frontend
+    assert base["location"] == {"file": str(dockerfile), "line": 2}
 
 
 def test_realworld_trivy_report_with_a_numeric_user_passes_non_root(tmp_path):

@@ -1,8 +1,10 @@
 """Checks ``base-digest`` and ``base-allowed``: what the image was built from.
 
 The bases come from the Dockerfile(s) when the user gave any (``facts.base_images``,
-read by ``gate.dockerfile``: every external ``FROM``, plus images pulled by
-``COPY --from`` and ``RUN --mount=from=``). Without a Dockerfile they come from the
+read by ``gate.dockerfile`` as BuildKit reads them: every external ``FROM``, images pulled
+by ``COPY --from`` and ``RUN --mount=from=``, and the ``# syntax=`` frontend image, which
+BuildKit pulls and runs to read the Dockerfile: it is judged like a base, as the
+``frontend``). Without a Dockerfile they come from the
 manifest annotations ``org.opencontainers.image.base.name`` and ``…base.digest`` that
 BuildKit and the OCI image spec define. With neither, both checks fail: the gate cannot
 judge a base it cannot see.
@@ -46,6 +48,7 @@ def _where(base: BaseImage) -> str:
 
 def _row(base: BaseImage) -> dict[str, Any]:
     return {
+        "role": base.role,
         "reference": base.reference,
         "repository": base.repository,
         "digest": base.digest,
@@ -53,6 +56,16 @@ def _row(base: BaseImage) -> dict[str, Any]:
         "line": base.location.line if base.location else None,
         "text": base.text,
     }
+
+
+def _what(base: BaseImage) -> str:
+    return "syntax frontend " if base.role == "frontend" else ""
+
+
+def _frontend(bases: tuple[BaseImage, ...]) -> dict[str, Any]:
+    """The ``# syntax=`` frontend BuildKit runs, or None for its built-in one."""
+    found = [b.reference for b in bases if b.role == "frontend"]
+    return {"frontend": found[0] if len(found) == 1 else found or None}
 
 
 def _from_annotations(annotations: Mapping[str, str]) -> tuple[BaseImage, ...]:
@@ -112,7 +125,7 @@ class BaseDigestCheck:
         if found is None:
             return _unknown(self.id)
         source, bases = found
-        evidence = {"source": source, "bases": [_row(b) for b in bases]}
+        evidence = {"source": source, "bases": [_row(b) for b in bases], **_frontend(bases)}
         if not bases:
             return CheckResult(
                 self.id,
@@ -123,7 +136,7 @@ class BaseDigestCheck:
         problems = tuple(
             Problem(
                 rule="unpinned-base",
-                message=f"{_where(b)}: {b.reference} is not pinned @sha256:<64 hex>"
+                message=f"{_where(b)}: {_what(b)}{b.reference} is not pinned @sha256:<64 hex>"
                 + (f": {b.text}" if b.location is not None else ""),
                 location=b.location,
                 data=_row(b),
@@ -157,11 +170,17 @@ class BaseAllowedCheck:
         if found is None:
             return _unknown(self.id)
         source, bases = found
-        evidence = {"source": source, "allowed": list(allowed), "bases": [_row(b) for b in bases]}
+        evidence = {
+            "source": source,
+            "allowed": list(allowed),
+            "bases": [_row(b) for b in bases],
+            **_frontend(bases),
+        }
         problems = tuple(
             Problem(
                 rule="base-not-allowed",
-                message=f"{_where(b)}: {b.repository or b.reference} matches no allowed pattern"
+                message=f"{_where(b)}: {_what(b)}{b.repository or b.reference} matches no "
+                "allowed pattern"
                 f" ({', '.join(allowed)})",
                 location=b.location,
                 data=_row(b),
