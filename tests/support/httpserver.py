@@ -34,6 +34,8 @@ class LoopbackServer:
     poll_interval = 0.02
     #: True: a request that fails (a client that hung up mid-reply) prints no traceback.
     quiet_errors = False
+    #: The loopback address to listen on (any of 127.0.0.0/8 on Linux).
+    address = "127.0.0.1"
 
     def __init__(self) -> None:
         self._server: ThreadingHTTPServer | None = None
@@ -49,7 +51,7 @@ class LoopbackServer:
     @property
     def host(self) -> str:
         assert self._server is not None, f"use {type(self).__name__} as a context manager"
-        return f"127.0.0.1:{self._server.server_address[1]}"
+        return f"{self.address}:{self._server.server_address[1]}"
 
     @property
     def url(self) -> str:
@@ -57,7 +59,7 @@ class LoopbackServer:
 
     def __enter__(self: _Server) -> _Server:
         server_class = _QuietHTTPServer if self.quiet_errors else ThreadingHTTPServer
-        self._server = server_class(("127.0.0.1", 0), self.request_handler())
+        self._server = server_class((self.address, 0), self.request_handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever,
