@@ -19,6 +19,8 @@ from __future__ import annotations
 import base64
 import json
 import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 
 import requests
@@ -28,29 +30,41 @@ from tests.support.httpserver import LoopbackServer
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
 
 
+@dataclass(frozen=True)
+class Seen:
+    method: str
+    path: str
+    user: str | None  # who logged in; None: no or wrong credentials
+    agent: str
+
+
 class BasicAuthProxy(LoopbackServer):
-    """Forward reads to ``upstream`` (``host:port``) for clients that log in as *username*."""
+    """Forward reads to ``upstream`` (``host:port``) for clients that log in as one of *users*."""
 
     address = "127.0.0.2"
     quiet_errors = True
 
-    def __init__(self, upstream: str, username: str, password: str) -> None:
+    def __init__(self, upstream: str, users: Mapping[str, str]) -> None:
         super().__init__()
         self.upstream = upstream
-        self._expected = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+        self._users = {
+            "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode(): user
+            for user, password in users.items()
+        }
         self._lock = threading.Lock()
-        #: (method, path, authorised) of every request, in order.
-        self.seen: list[tuple[str, str, bool]] = []
+        self._seen: list[Seen] = []
 
-    def authorised_reads(self) -> int:
+    def seen(self) -> list[Seen]:
+        """Every request so far, in order."""
         with self._lock:
-            return sum(1 for _, _, ok in self.seen if ok)
+            return list(self._seen)
 
     def _answer(self, request: BaseHTTPRequestHandler, method: str) -> None:
-        ok = request.headers.get("Authorization") == self._expected
+        user = self._users.get(request.headers.get("Authorization", ""))
+        agent = request.headers.get("User-Agent", "")
         with self._lock:
-            self.seen.append((method, request.path, ok))
-        if not ok:
+            self._seen.append(Seen(method, request.path, user, agent))
+        if user is None:
             body = json.dumps(
                 {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}
             ).encode()
