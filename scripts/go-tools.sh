@@ -23,10 +23,15 @@ fi
 while read -r name package version; do
   case "$name" in ''|'#'*) continue ;; esac
   dir="$CACHE/$name-$version"
-  if [ ! -x "$dir/$name" ]; then
+  # Grype's release build stamps its version (goreleaser: -X main.version); without it
+  # `grype version` and every JSON report say "[not provided]".
+  ldflags=""
+  [ "$name" = grype ] && ldflags="-X main.version=${version#v}"
+  if [ ! -x "$dir/$name" ] || [ "$(cat "$dir/.ldflags" 2>/dev/null)" != "$ldflags" ]; then
     echo "setup: building $name $version from $package (once; cached)"
     mkdir -p "$dir"
-    GOBIN="$dir" GOFLAGS=-trimpath go install "$package@$version"
+    GOBIN="$dir" GOFLAGS=-trimpath go install -ldflags="$ldflags" "$package@$version"
+    printf '%s' "$ldflags" >"$dir/.ldflags"
   fi
   ln -sf "$dir/$name" "$VENV/bin/$name"
 done < scripts/go-tools.txt

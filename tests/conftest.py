@@ -1,26 +1,31 @@
 """Session-wide fixtures backed by real components: a docker-registry, a container engine
-(Podman's Docker-compatible API) and an offline Trivy DB.
+(Podman's Docker-compatible API) and offline Trivy and Grype DBs.
 
 Nothing here mocks the gate's code paths; see tests/support/ for the builders these use.
-Both tools fail the session loudly when missing (``make test`` installs them): a silently
-skipped scanner test would hide exactly the regressions a fail-closed gate must catch.
+The registry and Trivy fail the session loudly when missing (``make test`` installs them): a
+silently skipped scanner test would hide exactly the regressions a fail-closed gate must catch.
+Grype is built from its Go module by ``scripts/go-tools.sh``; without a Go toolchain its tests
+skip, unless ``CONTAINER_GATE_REQUIRE_GO=1`` (CI), where they fail.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests.support.gobuild import go_required
+from tests.support.grypedb import build_grype_db
 from tests.support.podman import RunningPodman
 from tests.support.registry import RegistryUnavailable, RunningRegistry
 from tests.support.service import ServiceUnavailable
-from tests.support.trivydb import build_trivy_cache
+from tests.support.trivydb import DEFAULT_ADVISORIES, Advisory, build_trivy_cache
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,6 +54,38 @@ TRIVY_OFFLINE = {
     # Scan results are not cached between runs: no stale hits, no lock on fanal.db.
     "TRIVY_CACHE_BACKEND": "memory",
 }
+
+
+#: Offline settings every real Grype run in the tests needs (plus ``GRYPE_DB_CACHE_DIR``).
+GRYPE_OFFLINE = {
+    "GRYPE_DB_AUTO_UPDATE": "false",
+    "GRYPE_DB_VALIDATE_AGE": "false",
+    "GRYPE_CHECK_FOR_APP_UPDATE": "false",
+    # The tests' registry is plain HTTP on loopback.
+    "GRYPE_REGISTRY_INSECURE_USE_HTTP": "true",
+}
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Name the real scanner binaries this session runs, with their versions."""
+    lines = []
+    for tool, argv in (("trivy", ["--version"]), ("grype", ["version"])):
+        path = shutil.which(tool, path=str(_venv_bin()))
+        if path is None:
+            lines.append(f"{tool}: not installed in {_venv_bin()}")
+            continue
+        try:
+            out = subprocess.run(
+                [path, *argv], capture_output=True, text=True, timeout=60, check=False
+            ).stdout
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            out = f"Version: unknown ({exc})"
+        version = next(
+            (line.split(":", 1)[1].strip() for line in out.splitlines() if "Version:" in line),
+            "unknown",
+        )
+        lines.append(f"{tool}: {version} ({os.path.realpath(path)})")
+    return lines
 
 
 @pytest.fixture(scope="session")
@@ -111,6 +148,54 @@ def broken_trivy_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]
     """Like ``trivy_env`` but the DB lacks the ``vulnerability`` bucket: Trivy panics, rc 2."""
     root = tmp_path_factory.mktemp("trivy-broken")
     return _trivy_environment(build_trivy_cache(root / "cache", broken=True), root / "xdg-cache")
+
+
+def grype_environment(
+    root: Path,
+    advisories: Iterable[Advisory] = DEFAULT_ADVISORIES,
+    *,
+    aliases: Mapping[str, Iterable[str]] | None = None,
+) -> dict[str, str]:
+    """A complete environment for the real Grype, offline, with a DB of *advisories*.
+
+    The caller's environment minus any GRYPE_*, plus :data:`GRYPE_OFFLINE`,
+    ``GRYPE_DB_CACHE_DIR`` (``root/db``, built by :func:`tests.support.grypedb.build_grype_db`),
+    XDG directories of its own (no user ``grype/config.yaml``) and the venv's ``bin`` first
+    on ``PATH``.
+    """
+    venv_bin = _venv_bin()
+    if shutil.which("grype", path=str(venv_bin)) is None:
+        reason = f"grype not found in {venv_bin}; run `make test` (scripts/go-tools.sh builds it)"
+        if go_required():
+            pytest.fail(reason + " (CONTAINER_GATE_REQUIRE_GO is set)", pytrace=False)
+        pytest.skip(reason)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRYPE_")}
+    env.update(GRYPE_OFFLINE)
+    env["XDG_CACHE_HOME"] = str(root / "xdg-cache")
+    env["XDG_CONFIG_HOME"] = str(root / "xdg-config")
+    env["PATH"] = os.pathsep.join([str(venv_bin), env.get("PATH", os.defpath)])
+    cache = build_grype_db(root / "db", env, advisories, aliases=aliases)
+    env["GRYPE_DB_CACHE_DIR"] = str(cache)
+    return env
+
+
+@pytest.fixture(scope="session")
+def grype_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment for running the real Grype offline against the default test advisories.
+
+    A complete environment (usable as ``subprocess.run(env=...)``) whose
+    ``GRYPE_DB_CACHE_DIR`` holds a DB of :data:`tests.support.trivydb.DEFAULT_ADVISORIES`,
+    the advisories of the ``trivy_env`` DB, so both scanners find the same thing.
+    """
+    return grype_environment(tmp_path_factory.mktemp("grype"))
+
+
+@pytest.fixture(scope="session")
+def scanners_env(trivy_env: dict[str, str], grype_env: dict[str, str]) -> dict[str, str]:
+    """One environment running both real Trivy and real Grype offline (same advisories)."""
+    env = {k: v for k, v in trivy_env.items() if not k.startswith("GRYPE_")}
+    env.update({k: v for k, v in grype_env.items() if k.startswith(("GRYPE_", "XDG_CONFIG"))})
+    return env
 
 
 @pytest.fixture

@@ -1,19 +1,25 @@
-"""scripts/prepare_db.py against stub trivy/grype executables: retry on 429, bounded fallback.
+"""scripts/prepare_db.py: retry on 429, bounded fallback to a cached DB.
 
-The stubs are real processes on PATH that answer the way the registries do when rate limited
-(ghcr.io / mirror.gcr.io: ``TOOMANYREQUESTS``), a given number of times, then succeed.
+Trivy is a stub executable (a real process on PATH) that answers the way the registries do
+when rate limited (ghcr.io / mirror.gcr.io: ``TOOMANYREQUESTS``), a given number of times,
+then succeeds. Grype is the real one, whose DB listing URL (``GRYPE_DB_UPDATE_URL``) is a
+local server answering 429, with the tests' DB (``grype_env``) as its cache.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+
+from tests.support.fakeregistry import FakeRegistry, Reply
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "prepare_db.py"
@@ -25,21 +31,11 @@ TRIVY_RATE_LIMIT = (
     "https://mirror.gcr.io/v2/aquasec/trivy-db/manifests/2: TOOMANYREQUESTS: retry-after: "
     "1.3ms, allowed: 44000/minute\n"
 )
-GRYPE_RATE_LIMIT = (
-    "failed to update vulnerability DB: unable to download db: 429 Too Many Requests\n"
-)
 
 STUB = """#!{python}
 import json, os, pathlib, sys, datetime
 tool = {tool!r}
 args = sys.argv[1:]
-if tool == "grype" and args[:2] == ["db", "status"]:
-    built = os.environ.get("STUB_BUILT")
-    if not built:
-        print("no installed DB", file=sys.stderr)
-        sys.exit(1)
-    print(json.dumps({{"schemaVersion": "v6.0.2", "built": built, "path": "/x", "valid": True}}))
-    sys.exit(0)
 counter = pathlib.Path(os.environ["STUB_COUNTER"])
 calls = int(counter.read_text()) if counter.exists() else 0
 counter.write_text(str(calls + 1))
@@ -60,7 +56,7 @@ print(tool + ": updated")
 def stubs(tmp_path: Path) -> Path:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for tool in ("trivy", "grype"):
+    for tool in ("trivy",):
         path = bin_dir / tool
         path.write_text(STUB.format(python=sys.executable, tool=tool))
         path.chmod(0o755)
@@ -175,22 +171,71 @@ def test_other_download_errors_fail_closed_without_retry_or_fallback(
     assert "unauthorized" in result.stdout
 
 
-def test_grype_falls_back_to_its_cached_db_by_its_built_time(tmp_path: Path, stubs: Path) -> None:
-    fresh = go_time(datetime.now(timezone.utc) - timedelta(hours=20))
-    result, calls = prepare(
-        tmp_path, stubs, scanners="grype", STUB_FAILS="99", STUB_MESSAGE=GRYPE_RATE_LIMIT,
-        STUB_BUILT=fresh,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout
-    assert calls == 4
+LISTING = "/databases/v6/latest.json"
+
+
+@pytest.fixture
+def rate_limited_listing() -> Iterator[FakeRegistry]:
+    """Grype's DB listing URL answering 429, as grype.anchore.io does when rate limited."""
+    with FakeRegistry() as server:
+        server.script(LISTING, Reply(429, b"rate limited", {"Retry-After": "1"}))
+        yield server
+
+
+def prepare_real_grype(
+    tmp_path: Path, grype_env: dict[str, str], listing: FakeRegistry, cache: Path
+) -> subprocess.CompletedProcess[str]:
+    """scripts/prepare_db.py with the real Grype, its DB updates served by *listing*."""
+    environment = {
+        **grype_env,
+        "GRYPE_DB_CACHE_DIR": str(cache),
+        "GRYPE_DB_UPDATE_URL": listing.url + LISTING,
+        "CONTAINER_GATE_DB_RETRY_DELAYS": "0,0,0",
+    }
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), "--scanners", "grype"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def copy_of_test_db(grype_env: dict[str, str], cache: Path) -> Path:
+    shutil.copytree(grype_env["GRYPE_DB_CACHE_DIR"], cache)
+    return cache
+
+
+def test_real_grype_rate_limited_falls_back_to_its_cached_db_by_its_built_time(
+    tmp_path: Path, grype_env: dict[str, str], rate_limited_listing: FakeRegistry
+) -> None:
+    cache = copy_of_test_db(grype_env, tmp_path / "grype-cache")
+    result = prepare_real_grype(tmp_path, grype_env, rate_limited_listing, cache)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # The first attempt and three retries (Grype asks for the listing twice per update).
+    assert "grype: rate limited (3/4)" in result.stdout  # Grype: "bad response code: 429"
+    assert rate_limited_listing.count(LISTING) >= 4
     assert "grype: DB download rate limited 4 times; using the cached DB" in result.stdout
 
 
-def test_grype_without_a_valid_cached_db_fails_closed(tmp_path: Path, stubs: Path) -> None:
-    result, _ = prepare(
-        tmp_path, stubs, scanners="grype", STUB_FAILS="99", STUB_MESSAGE=GRYPE_RATE_LIMIT
-    )
-    assert result.returncode == 2 and "no cached DB" in result.stdout
+def test_real_grype_rate_limited_with_a_db_failing_its_checksum_fails_closed(
+    tmp_path: Path, grype_env: dict[str, str], rate_limited_listing: FakeRegistry
+) -> None:
+    cache = copy_of_test_db(grype_env, tmp_path / "grype-cache")
+    with (cache / "6" / "vulnerability.db").open("ab") as db:
+        db.write(b"\0")  # `grype db status` now says invalid (bad db checksum), exit 1
+    result = prepare_real_grype(tmp_path, grype_env, rate_limited_listing, cache)
+    assert result.returncode == 2
+    assert "no cached DB to fall back to; failing closed" in result.stdout
+
+
+def test_real_grype_rate_limited_without_a_db_fails_closed(
+    tmp_path: Path, grype_env: dict[str, str], rate_limited_listing: FakeRegistry
+) -> None:
+    result = prepare_real_grype(tmp_path, grype_env, rate_limited_listing, tmp_path / "none")
+    assert result.returncode == 2
+    assert "no cached DB to fall back to; failing closed" in result.stdout
 
 
 def test_in_github_actions_the_fallback_is_a_warning_annotation(

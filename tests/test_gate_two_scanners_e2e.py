@@ -1,7 +1,10 @@
-"""End to end with two scanners: real Trivy, stub Grype (no Grype binary can be installed here).
+"""End to end with two scanners: real Trivy and real Grype on a real registry image.
 
-The Grype stub is a real executable on PATH that writes realistic Grype JSON for the digest
-the gate resolved, and exits with the code a test chooses.
+Both scanners run offline against DBs built from the same advisories (``scanners_env``):
+Trivy's by tests/support/trivydb.py, Grype's by Grype's own v6 writer
+(tests/support/grypedb). A test that needs the scanners to disagree gives Grype a DB with
+different advisories. What a real Grype cannot be made to do (write garbage, report another
+image, sleep on cue) is a stub executable first on PATH.
 """
 
 from __future__ import annotations
@@ -9,19 +12,33 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import grype_environment
+from tests.support.authproxy import BasicAuthProxy
 from tests.support.cli import run_gate
 from tests.support.grype import grype_match, grype_report
 from tests.support.oci import build_image, layer, push
 from tests.support.rootfs import APP_PASSWD, debian_rootfs
 from tests.support.stubs import Stub, StubBin
-from tests.support.trivydb import VULNERABLE_DEBIAN_PACKAGES
+from tests.support.trivydb import (
+    BASH_LOW,
+    CURL_MEDIUM_UNFIXED,
+    DEFAULT_ADVISORIES,
+    EXPECTED_DEBIAN_FINDINGS,
+    OPENSSL_HIGH,
+    TAR_UNKNOWN,
+    VULNERABLE_DEBIAN_PACKAGES,
+    Advisory,
+)
 
 POLICY = "version: 1\nvulnerabilities:\n  fail_on: high\n  scanners: [trivy, grype]\n"
+#: An advisory only Grype's DB has (base-files is installed, and clean in Trivy's DB).
+BASE_FILES_GRYPE_ONLY = Advisory("CVE-2026-9999", "base-files", "HIGH", "12.4+deb12u6")
 
 
 BUILT = build_image([layer(debian_rootfs(VULNERABLE_DEBIAN_PACKAGES, passwd=APP_PASSWD))])
@@ -33,14 +50,101 @@ def image(registry) -> tuple[str, str]:
     return f"{registry.host}/e2e/two:v1", digest
 
 
-def grype_doc(reference: str, digest: str, matches: list[Any]) -> str:
-    repository = reference.rsplit(":", 1)[0]
-    doc = grype_report(
-        matches, user_input=f"{repository}@{digest}", repo_digests=(f"{repository}@{digest}",)
+def with_grype_db(
+    trivy_env: dict[str, str], root: Path, advisories: tuple[Advisory, ...], **kwargs: Any
+) -> dict[str, str]:
+    """Real Trivy on the default DB, real Grype on a DB of *advisories*."""
+    grype = grype_environment(root, advisories, **kwargs)
+    env = {k: v for k, v in trivy_env.items() if not k.startswith("GRYPE_")}
+    env.update({k: v for k, v in grype.items() if k.startswith(("GRYPE_", "XDG_CONFIG"))})
+    return env
+
+
+def gate_json(
+    reference: str, env: dict[str, str], tmp_path: Path, policy: str = POLICY
+) -> tuple[Any, dict[str, Any]]:
+    """Run the gate; return the process and the vulnerabilities check of its JSON report."""
+    policy_file = tmp_path / "policy.yml"
+    policy_file.write_text(policy)
+    out = tmp_path / "report.json"
+    result = run_gate(
+        "check", reference, "--policy", str(policy_file), "--report-json", str(out), env=env
     )
-    doc["source"]["target"]["manifestDigest"] = digest
-    doc["source"]["target"]["imageID"] = BUILT.config_digest
-    return json.dumps(doc)
+    assert "Traceback" not in result.stdout + result.stderr
+    checks = json.loads(out.read_text())["checks"] if out.exists() else [{}]
+    return result, checks[0]
+
+
+def only_one(check: dict[str, Any]) -> set[tuple[str, tuple[str, ...]]]:
+    return {(f["id"], tuple(f["found_by"])) for f in check["evidence"]["found_by_one_only"]}
+
+
+def test_the_same_advisories_in_both_dbs_are_one_finding_each_found_by_both(
+    image, scanners_env, tmp_path
+):
+    reference, digest = image
+    policy = POLICY.replace("fail_on: high", "fail_on: low")  # every finding is listed
+    result, check = gate_json(reference, scanners_env, tmp_path, policy)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.startswith(f"FAIL  {reference.rsplit(':', 1)[0]}@{digest}")
+    found = {(f["id"], f["package"], f["severity"].upper()) for f in check["findings"]}
+    assert found == EXPECTED_DEBIAN_FINDINGS
+    assert {tuple(f["found_by"]) for f in check["findings"]} == {("grype", "trivy")}
+    assert only_one(check) == set()
+    versions = {row["name"]: row["version"] for row in check["evidence"]["scanners"]}
+    assert versions["grype"] == "0.120.1"
+    assert "found by all scanners: 6; by one only: 0" in result.stdout
+
+
+def test_an_advisory_only_in_grypes_db_is_a_disagreement(image, trivy_env, tmp_path):
+    reference, _ = image
+    env = with_grype_db(trivy_env, tmp_path / "grype", (*DEFAULT_ADVISORIES, BASE_FILES_GRYPE_ONLY))
+    result, check = gate_json(reference, env, tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert only_one(check) == {("CVE-2026-9999", ("grype",))}
+    base_files = [f for f in check["findings"] if f["package"] == "base-files"]
+    assert [(f["id"], f["severity"]) for f in base_files] == [("CVE-2026-9999", "high")]
+    assert "found by all scanners: 6; by one only: 1" in result.stdout
+    assert "only grype: CVE-2026-9999 in base-files" in result.stdout
+
+
+def test_cve_and_ghsa_alias_from_two_scanners_become_one_finding(image, trivy_env, tmp_path):
+    reference, _ = image
+    # Grype's DB names the openssl advisory by a GHSA id whose related id is Trivy's CVE,
+    # rates it higher than Trivy's DB does, and lacks zlib's: a finding only Trivy has.
+    ghsa = Advisory("GHSA-aaaa-bbbb-cccc", "openssl", "CRITICAL", OPENSSL_HIGH.fixed_version)
+    advisories = (ghsa, CURL_MEDIUM_UNFIXED, BASH_LOW, TAR_UNKNOWN, BASE_FILES_GRYPE_ONLY)
+    env = with_grype_db(
+        trivy_env,
+        tmp_path / "grype",
+        advisories,
+        aliases={ghsa.vuln_id: (OPENSSL_HIGH.vuln_id,)},
+    )
+    result, check = gate_json(reference, env, tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    openssl = [f for f in check["findings"] if f["package"] == "openssl"]
+    assert len(openssl) == 1
+    assert openssl[0]["id"] == "CVE-2026-0001"
+    assert "GHSA-aaaa-bbbb-cccc" in openssl[0]["aliases"]
+    assert openssl[0]["severity"] == "critical"  # the higher of HIGH (Trivy) and Critical (Grype)
+    assert openssl[0]["found_by"] == ["grype", "trivy"]
+    assert only_one(check) == {("CVE-2026-9999", ("grype",)), ("CVE-2026-0002", ("trivy",))}
+    assert "found by all scanners" in result.stdout
+
+
+def test_grype_without_its_db_is_an_error_even_when_trivy_passes(image, scanners_env, tmp_path):
+    reference, _ = image
+    env = {**scanners_env, "GRYPE_DB_CACHE_DIR": str(tmp_path / "no-db")}
+    policy = (
+        POLICY.replace("fail_on: high", "fail_on: critical") + "  exceptions:\n"
+        "    - id: CVE-2026-0002\n      reason: r\n      expires: 2099-01-01\n"
+    )
+    result, check = gate_json(reference, env, tmp_path, policy)
+    assert result.returncode == 2
+    assert result.stdout.startswith("ERROR")
+    assert "grype exited with code 1" in result.stdout
+    assert "failed to load vulnerability db: database does not exist" in result.stdout
+    assert check["status"] == "error"
 
 
 def with_grype(tmp_path: Path, trivy_env: dict[str, str], stub: Stub) -> dict[str, str]:
@@ -51,60 +155,14 @@ def with_grype(tmp_path: Path, trivy_env: dict[str, str], stub: Stub) -> dict[st
     return env
 
 
-def test_cve_and_ghsa_alias_from_two_scanners_become_one_finding(image, trivy_env, tmp_path):
-    reference, digest = image
-    matches = [
-        # Grype reports the openssl CVE under a GHSA id whose related id is Trivy's CVE,
-        # and rates it higher than Trivy does.
-        grype_match(
-            "GHSA-aaaa-bbbb-cccc",
-            "openssl",
-            "3.0.11-1~deb12u2",
-            "Critical",
-            fixed=("3.0.15-1~deb12u1",),
-            related=("CVE-2026-0001",),
-        ),
-        # A finding only Grype has.
-        grype_match("CVE-2026-9999", "base-files", "12.4+deb12u5", "High", fixed=("12.4+deb12u6",)),
-    ]
-    env = with_grype(tmp_path, trivy_env, Stub(report=grype_doc(reference, digest, matches)))
-    policy = tmp_path / "policy.yml"
-    policy.write_text(POLICY)
-    out = tmp_path / "report.json"
-    result = run_gate(
-        "check", *[reference, "--policy", str(policy), "--report-json", str(out)], env=env
+def grype_doc(reference: str, digest: str, matches: list[Any]) -> str:
+    repository = reference.rsplit(":", 1)[0]
+    doc = grype_report(
+        matches, user_input=f"{repository}@{digest}", repo_digests=(f"{repository}@{digest}",)
     )
-    assert result.returncode == 1, result.stdout + result.stderr
-    check = json.loads(out.read_text())["checks"][0]
-    openssl = [f for f in check["findings"] if f["package"] == "openssl"]
-    assert len(openssl) == 1
-    assert openssl[0]["id"] == "CVE-2026-0001"
-    assert "GHSA-aaaa-bbbb-cccc" in openssl[0]["aliases"]
-    assert openssl[0]["severity"] == "critical"  # the higher of HIGH (Trivy) and Critical (Grype)
-    assert openssl[0]["found_by"] == ["grype", "trivy"]
-    only_one = {(f["id"], tuple(f["found_by"])) for f in check["evidence"]["found_by_one_only"]}
-    assert ("CVE-2026-9999", ("grype",)) in only_one
-    assert ("CVE-2026-0002", ("trivy",)) in only_one
-    assert "found by all scanners" in result.stdout
-
-
-def test_grype_crash_is_an_error_even_when_trivy_passes(image, trivy_env, tmp_path):
-    reference, digest = image
-    stub = Stub(
-        report=grype_doc(reference, digest, []),
-        exit_code=1,
-        stderr="failed to load vulnerability db",
-    )
-    env = with_grype(tmp_path, trivy_env, stub)
-    policy = tmp_path / "policy.yml"
-    policy.write_text(
-        POLICY.replace("fail_on: high", "fail_on: critical") + "  exceptions:\n"
-        "    - id: CVE-2026-0002\n      reason: r\n      expires: 2099-01-01\n"
-    )
-    result = run_gate("check", *[reference, "--policy", str(policy)], env=env)
-    assert result.returncode == 2
-    assert result.stdout.startswith("ERROR")
-    assert "failed to load vulnerability db" in result.stdout
+    doc["source"]["target"]["manifestDigest"] = digest
+    doc["source"]["target"]["imageID"] = BUILT.config_digest
+    return json.dumps(doc)
 
 
 def test_grype_garbage_report_is_an_error_that_carries_grype_stderr(image, trivy_env, tmp_path):
@@ -135,51 +193,46 @@ def test_a_report_for_a_scanner_the_policy_does_not_run_is_refused(tmp_path):
     assert "--scanners grype,trivy" in result.stdout + result.stderr
 
 
-SCANNER_CREDENTIALS = (
-    "TRIVY_USERNAME",
-    "TRIVY_PASSWORD",
-    "GRYPE_REGISTRY_AUTH_AUTHORITY",
-    "GRYPE_REGISTRY_AUTH_USERNAME",
-    "GRYPE_REGISTRY_AUTH_PASSWORD",
-)
+USER, PASSWORD = "deployer", "s3cret-Token"
+ROBOT, ROBOT_PASSWORD = "ci-robot", "its-own"
 
 
-@pytest.mark.parametrize("trivy_own", [None, "ci-robot"])
-def test_env_registry_credentials_reach_both_scanners_in_their_own_variables(
-    image, tmp_path, trivy_own
+@pytest.fixture(scope="module")
+def private(registry, image) -> Iterator[BasicAuthProxy]:
+    """The image behind basic auth on 127.0.0.2 (no scanner's plain-HTTP fallback)."""
+    with BasicAuthProxy(registry.host, {USER: PASSWORD, ROBOT: ROBOT_PASSWORD}) as proxy:
+        yield proxy
+
+
+def tool_of(agent: str) -> str:
+    """The program in a User-Agent: ``trivy/0.76.0``, ``/path/to/grype go-containerregistry/…``."""
+    first = agent.split(" ")[0]
+    return Path(first).name if first.startswith("/") else first.split("/")[0]
+
+
+@pytest.mark.parametrize("trivy_own", [None, ROBOT])
+def test_env_registry_credentials_reach_both_real_scanners_in_their_own_variables(
+    image, private, scanners_env, tmp_path, trivy_own
 ):
-    reference, digest = image
-    host = reference.split("/", 1)[0]
-    seen = {name: tmp_path / f"{name}-env.json" for name in ("trivy", "grype")}
-    trivy_doc = {
-        "SchemaVersion": 2,
-        "ArtifactName": f"{reference.rsplit(':', 1)[0]}@{digest}",
-        "Metadata": {"RepoDigests": [f"{reference.rsplit(':', 1)[0]}@{digest}"]},
-        "Results": [],
-    }
-    bin_dir = StubBin(tmp_path / "stubs")
-    for name, report in (
-        ("trivy", json.dumps(trivy_doc)),
-        ("grype", grype_doc(reference, digest, [])),
-    ):
-        stub = Stub(report=report, env_file=seen[name], env_names=SCANNER_CREDENTIALS)
-        bin_dir.install(name, stub)
-    env = {**os.environ, "PATH": os.pathsep.join([str(bin_dir.path), os.environ["PATH"]])}
-    env.update(REGISTRY_USERNAME="deployer", REGISTRY_PASSWORD="s3cret-Token")
+    _, digest = image
+    reference = f"{private.host}/e2e/two:v1"
+    env = {k: v for k, v in scanners_env.items() if k != "GRYPE_REGISTRY_INSECURE_USE_HTTP"}
+    env.update(REGISTRY_USERNAME=USER, REGISTRY_PASSWORD=PASSWORD)
     if trivy_own:
-        env.update(TRIVY_USERNAME=trivy_own, TRIVY_PASSWORD="its-own")
-    policy = tmp_path / "policy.yml"
-    policy.write_text(POLICY)
-    result = run_gate("check", reference, "--policy", str(policy), env=env)
-    assert result.returncode == 0, result.stdout + result.stderr
-    trivy = json.loads(seen["trivy"].read_text())
-    grype = json.loads(seen["grype"].read_text())
-    expected_trivy = (trivy_own, "its-own") if trivy_own else ("deployer", "s3cret-Token")
-    assert (trivy["TRIVY_USERNAME"], trivy["TRIVY_PASSWORD"]) == expected_trivy
-    assert grype["GRYPE_REGISTRY_AUTH_AUTHORITY"] == host
-    assert grype["GRYPE_REGISTRY_AUTH_USERNAME"] == "deployer"
-    assert grype["GRYPE_REGISTRY_AUTH_PASSWORD"] == "s3cret-Token"
-    assert "s3cret-Token" not in result.stdout + result.stderr
+        env.update(TRIVY_USERNAME=trivy_own, TRIVY_PASSWORD=ROBOT_PASSWORD)
+    before = len(private.seen())
+    result, check = gate_json(reference, env, tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stdout.startswith(f"FAIL  {private.host}/e2e/two@{digest}")
+    assert {tuple(f["found_by"]) for f in check["findings"]} == {("grype", "trivy")}
+    users: dict[str, set[str | None]] = {"grype": set(), "trivy": set()}
+    for seen in private.seen()[before:]:
+        tool = tool_of(seen.agent)
+        if "/blobs/" in seen.path and tool in users:
+            users[tool].add(seen.user)
+    assert users["grype"] == {USER}
+    assert users["trivy"] == {trivy_own or USER}
+    assert PASSWORD not in result.stdout + result.stderr
 
 
 def test_grype_report_for_another_digest_is_an_error(image, trivy_env, tmp_path):
@@ -194,6 +247,7 @@ def test_grype_report_for_another_digest_is_an_error(image, trivy_env, tmp_path)
 
 
 def test_two_scanners_run_concurrently(image, tmp_path):
+    # Stubs that sleep 2 s make the overlap measurable; real scans of this image are too quick.
     reference, digest = image
     repository = reference.rsplit(":", 1)[0]
     trivy_doc = {
@@ -326,13 +380,13 @@ def test_grype_report_alone_feeds_the_non_root_check_from_its_embedded_config(tm
     assert "1001" in check["summary"]
 
 
-def test_image_with_no_os_packages_passes_and_says_so(registry, trivy_env, tmp_path):
+def test_image_with_no_os_packages_passes_and_says_so(registry, scanners_env, tmp_path):
     built = build_image([layer({"app/server": b"\x7fELF static binary"})], user="65532")
     push(registry.host, "e2e/static", built, "v1")
     policy = tmp_path / "policy.yml"
-    policy.write_text("version: 1\nvulnerabilities:\n  fail_on: low\n")
+    policy.write_text(POLICY.replace("fail_on: high", "fail_on: low"))
     result = run_gate(
-        "check", f"{registry.host}/e2e/static:v1", "--policy", str(policy), env=trivy_env
+        "check", f"{registry.host}/e2e/static:v1", "--policy", str(policy), env=scanners_env
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no OS packages were found" in result.stdout

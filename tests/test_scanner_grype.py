@@ -96,6 +96,13 @@ def test_docker_archive_input_keeps_no_synthesised_manifest_digest(tmp_path: Pat
     assert parse_report(write(tmp_path, doc)).digests == ()
 
 
+def test_grype_0_120_archive_scan_keeps_no_synthesised_manifest_digest(tmp_path: Path) -> None:
+    # Grype 0.120 writes the bare path as userInput; the gate knows it ran an archive scan.
+    doc = grype_report([], user_input="/tmp/app.tar", repo_digests=())
+    assert parse_report(write(tmp_path, doc), archive=True).digests == ()
+    assert parse_report(write(tmp_path, doc)).digests == (DIGEST,)  # an OCI layout keeps it
+
+
 @pytest.mark.parametrize(
     ("word", "expected"),
     [

@@ -159,6 +159,10 @@ class Grype:
         env = scanner_environment(
             merged, prefix=ENV_PREFIX, allowed=GRYPE_ENV_ALLOWED, paths=_ENV_PATHS, cwd=cwd
         )
+        # Grype colours its ERROR lines even on a pipe; the stderr tail becomes the error
+        # detail in terminals, JSON and GitHub annotations, so ask for plain text (clio
+        # honours NO_COLOR).
+        env["NO_COLOR"] = "1"
         if target.kind == "registry":
             forwarded = forwarded_credentials(
                 env, "GRYPE_REGISTRY_AUTH_USERNAME", "GRYPE_REGISTRY_AUTH_PASSWORD"
@@ -196,7 +200,13 @@ class Grype:
             done = run_tool(
                 run.argv, tool=NAME, timeout=timeout, env=run.env, inherit_env=False, cwd=run.cwd
             )
-            return read_output(done, workspace.root / "grype.json", tool=NAME, parse=parse_report)
+            archive = target.kind == "docker-archive"
+            return read_output(
+                done,
+                workspace.root / "grype.json",
+                tool=NAME,
+                parse=lambda p: parse_report(p, archive=archive),
+            )
 
     def parse_report(self, path: Path) -> ScanReport:
         return parse_report(path)
@@ -224,8 +234,11 @@ def source_for(target: ScanTarget) -> str:
 # --------------------------------------------------------------------------- parsing
 
 
-def parse_report(path: Path) -> ScanReport:
-    """Read a Grype JSON report (``grype -o json``) into a ``ScanReport``, or raise."""
+def parse_report(path: Path, *, archive: bool = False) -> ScanReport:
+    """Read a Grype JSON report (``grype -o json``) into a ``ScanReport``, or raise.
+
+    ``archive``: the report is of a ``docker-archive:`` scan (see ``_digests``).
+    """
     found: list[Vulnerability] = []
     severities: dict[object, Severity] = {}
     shared: dict[str, str] = {}  # one copy of each repeated string (package, version, …)
@@ -248,7 +261,7 @@ def parse_report(path: Path) -> ScanReport:
         version=_opt(descriptor, "version", str, "descriptor") or "",
         db_built=_db_built(descriptor),
         artifact=_artifact(target),
-        digests=_digests(target),
+        digests=_digests(target, archive=archive),
         image_id=_image_id(target),
         os=_os(_opt(root, "distro", dict, "") or {}),
         vulnerabilities=tuple(found),
@@ -453,13 +466,15 @@ def _is_digest(text: object) -> bool:
     return isinstance(text, str) and _DIGEST.fullmatch(text.rpartition("@")[2]) is not None
 
 
-def _digests(target: Any) -> tuple[str, ...]:
+def _digests(target: Any, *, archive: bool = False) -> tuple[str, ...]:
     """``repoDigests`` (``repo@sha256:…``), then the bare ``manifestDigest``.
 
     Only well-formed sha256/sha512 digests count: redacted or placeholder values
     (``REDACTED``, ``sha256:test``) name no image. The manifest digest is left out for
-    ``docker-archive:`` inputs, where Grype's library synthesises a manifest whose digest
-    no registry ever served.
+    ``docker-archive:`` inputs, where Grype's library (stereoscope) synthesises a manifest
+    whose digest no registry ever served. Grype 0.120 no longer keeps the scheme in
+    ``userInput`` (it holds the bare path), so for its own scans the gate says so
+    (``archive``); a saved report is recognised by the older ``docker-archive:`` prefix.
     """
     if not isinstance(target, dict):
         return ()
@@ -468,7 +483,7 @@ def _digests(target: Any) -> tuple[str, ...]:
     digests: list[str] = [d for d in listed if _is_digest(d)]
     manifest = target.get("manifestDigest")
     user_input = target.get("userInput")
-    archive = isinstance(user_input, str) and user_input.startswith("docker-archive:")
+    archive = archive or (isinstance(user_input, str) and user_input.startswith("docker-archive:"))
     known = {d.rpartition("@")[2] for d in digests}
     if isinstance(manifest, str) and _is_digest(manifest) and not archive and manifest not in known:
         digests.append(manifest)

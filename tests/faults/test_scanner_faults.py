@@ -5,6 +5,10 @@ are stub executables (real processes, ``tests/support/stubs.py``) first and alon
 ``PATH``, so each row injects exactly one fault. A stub's report names the pushed digest,
 as the real scanner's would. The control rows show that the same stubs, well behaved, let
 the gate pass: the fault, not the harness, is what fails each row.
+
+Faults the real Grype produces itself (no vulnerability DB, a DB that fails its checksum)
+are rows with the real Grype (``grype_env``) rather than a stub; its control rows show the
+real Grype reaching the image's own verdict.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from tests.faults.harness import (
 from tests.support.grype import grype_match, grype_report
 from tests.support.oci import build_image, layer, push
 from tests.support.registry import RunningRegistry
+from tests.support.rootfs import debian_rootfs
 from tests.support.stubs import GO_PANIC, Stub, StubBin, process_alive
 from tests.test_scanner_trivy import report as trivy_report
 from tests.test_scanner_trivy import vuln
@@ -224,8 +229,19 @@ SCHEMA_FAULTS: list[tuple[str, Row, str]] = [
 ]
 
 
-@pytest.mark.parametrize("name", sorted(SCANNERS))
-@pytest.mark.parametrize(("row", "make"), FAULTS, ids=[str(r) for r, _ in FAULTS])
+#: Stub rows whose fault the real tool produces: those are real-tool rows instead (below).
+REAL_INSTEAD = {("grype", "crash: exit code 1")}
+STUB_CASES = [
+    (name, row, make)
+    for name in sorted(SCANNERS)
+    for row, make in FAULTS
+    if (name, row.fault) not in REAL_INSTEAD
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "row", "make"), STUB_CASES, ids=[f"{n}: {r}" for n, r, _ in STUB_CASES]
+)
 def test_scanner_fault(name: str, row: Row, make: Make, pushed: Pushed, tmp_path: Path) -> None:
     scanner = SCANNERS[name]
     outcome = gate(tmp_path, pushed, scanner, make(scanner, pushed))
@@ -304,6 +320,91 @@ def test_hanging_scanners_are_killed_with_their_process_groups_and_leave_no_orph
         while process_alive(orphan) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not process_alive(orphan), f"{name}'s helper {orphan} outlived the gate"
+
+
+# --------------------------------------------------------------------------- real Grype
+
+VULNERABLE = build_image(
+    [layer(debian_rootfs([("zlib1g", "zlib", "1:1.2.13.dfsg-1")]))], user="1000"
+)
+
+
+@pytest.fixture(scope="module")
+def vulnerable(registry: RunningRegistry) -> Pushed:
+    digest = push(registry.host, REPO, VULNERABLE, "vulnerable")
+    return Pushed(
+        f"{registry.host}/{REPO}:vulnerable",
+        f"{registry.host}/{REPO}",
+        digest,
+        VULNERABLE.config_digest,
+    )
+
+
+def real_grype(tmp_path: Path, image: Pushed, env: dict[str, str]) -> Outcome:
+    """Run the gate with the real Grype (and nothing else the policy needs)."""
+    policy = write_policy(tmp_path, SCANNERS["grype"].policy)
+    return run_cli("check", image.reference, "--policy", policy, env=env)
+
+
+@pytest.mark.parametrize(
+    ("image", "code", "verdict", "fragment"),
+    [("pushed", 0, "PASS", ""), ("vulnerable", 1, "FAIL", "CVE-2026-0002")],
+    ids=["clean image passes", "vulnerable image fails"],
+)
+def test_control_real_grype_reaches_the_image_s_own_verdict(
+    image: str,
+    code: int,
+    verdict: str,
+    fragment: str,
+    request: pytest.FixtureRequest,
+    grype_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    pushed_image: Pushed = request.getfixturevalue(image)
+    outcome = real_grype(tmp_path, pushed_image, grype_env)
+    assert outcome.code == code, outcome.output
+    assert outcome.stdout.startswith(f"{verdict}  {pushed_image.repository}@{pushed_image.digest}")
+    assert fragment in outcome.output
+    assert "Traceback" not in outcome.output and "internal error" not in outcome.output
+
+
+def _db_without_its_checksum(grype_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """A copy of the installed DB, one byte longer than its ``import.json`` digest says."""
+    installed = Path(grype_env["GRYPE_DB_CACHE_DIR"]) / "6"
+    copy = tmp_path / "db" / "6"
+    copy.mkdir(parents=True)
+    (copy / "vulnerability.db").write_bytes((installed / "vulnerability.db").read_bytes() + b"\0")
+    (copy / "import.json").write_bytes((installed / "import.json").read_bytes())
+    return {"GRYPE_DB_CACHE_DIR": str(copy.parent)}
+
+
+REAL_GRYPE_FAULTS: list[tuple[Row, Callable[[dict[str, str], Path], dict[str, str]]]] = [
+    (
+        Row("grype: no vulnerability DB, updates off", 2, "database does not exist"),
+        lambda env, tmp: {"GRYPE_DB_CACHE_DIR": str(tmp / "no-db")},
+    ),
+    (
+        Row("grype: DB fails its checksum", 2, "bad db checksum"),
+        _db_without_its_checksum,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("row", "change"), REAL_GRYPE_FAULTS, ids=[str(r) for r, _ in REAL_GRYPE_FAULTS]
+)
+def test_real_grype_fault(
+    row: Row,
+    change: Callable[[dict[str, str], Path], dict[str, str]],
+    vulnerable: Pushed,
+    grype_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    outcome = real_grype(tmp_path, vulnerable, {**grype_env, **change(grype_env, tmp_path)})
+    check_row(outcome, row)
+    assert outcome.stdout.startswith(f"ERROR  {vulnerable.repository}@{vulnerable.digest}")
+    assert "grype exited with code 1" in outcome.output
+    assert "\x1b[" not in outcome.output  # Grype's error lines arrive as plain text
 
 
 NESTING = 10_000

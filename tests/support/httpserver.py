@@ -44,6 +44,8 @@ class LoopbackServer:
     poll_interval = 0.02
     #: True: a request that fails (a client that hung up mid-reply) prints no traceback.
     quiet_errors = False
+    #: The loopback address to listen on (any of 127.0.0.0/8 on Linux).
+    address = "127.0.0.1"
 
     def __init__(self, *, unix_path: Path | None = None) -> None:
         self.unix_path = unix_path
@@ -60,7 +62,7 @@ class LoopbackServer:
     @property
     def host(self) -> str:
         assert isinstance(self._server, ThreadingHTTPServer), "a loopback server, entered"
-        return f"127.0.0.1:{self._server.server_address[1]}"
+        return f"{self.address}:{self._server.server_address[1]}"
 
     @property
     def url(self) -> str:
@@ -71,7 +73,7 @@ class LoopbackServer:
             self._server = _QuietUnixServer(str(self.unix_path), self.request_handler())
         else:
             server_class = _QuietHTTPServer if self.quiet_errors else ThreadingHTTPServer
-            self._server = server_class(("127.0.0.1", 0), self.request_handler())
+            self._server = server_class((self.address, 0), self.request_handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever,
