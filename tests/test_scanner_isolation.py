@@ -687,7 +687,7 @@ def test_only_allowlisted_grype_variables_reach_grype(tmp_path: Path) -> None:
     workspace = Workspace.create(tmp_path / "ws")
     target = ScanTarget("oci", f"/images/app@{DIGEST}")
     run = Grype().invocation(target, workspace, environ=environ, cwd=tmp_path)
-    assert set(run.env) == set(GRYPE_ENV_ALLOWED) | {"DOCKER_CONFIG", "HOME"}
+    assert set(run.env) == set(GRYPE_ENV_ALLOWED) | {"DOCKER_CONFIG", "HOME", "NO_COLOR"}
     assert run.env["DOCKER_CONFIG"] == str(tmp_path / "docker")
     assert run.cwd == workspace.cwd and not any(run.cwd.iterdir())
     assert run.argv[1] == "oci-dir:/images/app"
