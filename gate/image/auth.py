@@ -39,13 +39,6 @@ class Credentials:
         token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
         return f"Basic {token}"
 
-    def scrub(self, text: str) -> str:
-        """*text* with the password and the basic-auth token masked (for server-sent detail)."""
-        for secret in (self.basic_header().partition(" ")[2], self.password):
-            if secret:
-                text = text.replace(secret, "***")
-        return text
-
 
 def _auth_key(key: str) -> str:
     """An ``auths`` key or registry host without scheme or path; Docker Hub as docker.io."""

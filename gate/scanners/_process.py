@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, TypeVar
 
 from gate.errors import ScannerError
+from gate.masking import untrusted
 
 STDERR_TAIL_BYTES = 8 * 1024
 """How much of a tool's stderr is kept for the error detail: the end, where the cause is."""
@@ -80,12 +81,19 @@ def read_output(
         raise ScannerError(error.message, detail=detail) from None
 
 
+SCRUB_MARGIN = 16 * 1024
+"""Bytes kept beyond a tail so it is scrubbed of credentials whole, *then* cut: a secret
+that straddles the cut is masked before the cut can leave a piece of it that no longer
+matches. The piece of a line at the front of what was kept is dropped unscrubbed."""
+
+
 class _Tail:
-    """Drain a pipe on a thread, remembering only its last ``limit`` bytes."""
+    """Drain a pipe on a thread, remembering only its last ``limit`` bytes (plus a margin)."""
 
     def __init__(self, stream: IO[bytes], limit: int) -> None:
         self._stream = stream
         self._limit = limit
+        self._keep = limit + SCRUB_MARGIN
         self._buffer = bytearray()
         self._dropped = 0
         self._thread = threading.Thread(target=self._drain, daemon=True)
@@ -95,7 +103,7 @@ class _Tail:
         try:
             while chunk := self._stream.read1(_READ_CHUNK):  # type: ignore[attr-defined]
                 self._buffer += chunk
-                excess = len(self._buffer) - self._limit
+                excess = len(self._buffer) - self._keep
                 if excess > 0:
                     del self._buffer[:excess]
                     self._dropped += excess
@@ -103,17 +111,27 @@ class _Tail:
             pass  # the pipe was closed under us; keep what we have
 
     def text(self) -> str:
-        """The tail, cut at a line start when bytes were dropped, noting how many."""
+        """The tail, scrubbed, then cut at a line start when too long, noting how much.
+
+        Scrubbed first (``gate.masking.untrusted``): the tool may echo a credential.
+        """
         self._thread.join(_READER_JOIN_SECONDS)
         data = bytes(self._buffer)
-        if not self._dropped:
-            return data.decode("utf-8", "replace")
-        newline = data.find(b"\n")
-        if 0 <= newline < len(data) - 1:
-            self._dropped += newline + 1
-            data = data[newline + 1 :]
+        dropped = self._dropped
+        if dropped:  # the first line is a piece, maybe of a secret's: drop it unscrubbed
+            newline = data.find(b"\n")
+            start = newline + 1 if newline >= 0 else min(len(data), SCRUB_MARGIN)
+            dropped, data = dropped + start, data[start:]
+        data = untrusted(data.decode("utf-8", "replace")).encode()
+        if len(data) > self._limit:
+            dropped += len(data) - self._limit
+            data = data[-self._limit :]
+            newline = data.find(b"\n")
+            if 0 <= newline < len(data) - 1:
+                dropped += newline + 1
+                data = data[newline + 1 :]
         body = data.decode("utf-8", "replace")
-        return f"[… {self._dropped} earlier bytes not shown]\n{body}"
+        return f"[… {dropped} earlier bytes not shown]\n{body}" if dropped else body
 
     def close(self) -> None:
         self._thread.join(_READER_JOIN_SECONDS)
