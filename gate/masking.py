@@ -18,12 +18,10 @@ import io
 import os
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
 
-from gate.image.auth import docker_config_path
 from gate.redact import (
     SECRET_VARIABLES,
     Credential,
@@ -31,13 +29,15 @@ from gate.redact import (
     credentials_from_docker_config,
     credentials_from_environ,
     doc_from_json,
+    docker_config_path,
 )
 
 _USERNAMES = ("REGISTRY_USERNAME", "TRIVY_USERNAME", "GRYPE_REGISTRY_AUTH_USERNAME")
 _lock = threading.Lock()
 _registered: set[Credential] = set()
 _cache: tuple[object, Redactor] | None = None
-_real_stdout: TextIO | None = None
+_real_write: Callable[[str], object] | None = None
+"""The real stdout's ``write`` while :func:`scrubbed_output` holds ``sys.stdout``."""
 _announced: set[str] = set()
 
 
@@ -99,14 +99,13 @@ def untrusted(text: str) -> str:
 
 
 def _add_masks(values: list[str]) -> None:
-    stream = _real_stdout or sys.stdout
+    write = _real_write or sys.stdout.write
     with _lock:
         values = [v for v in values if v not in _announced]
         _announced.update(values)
     for value in values:
         escaped = value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-        stream.write(f"::add-mask::{escaped}\n")
-    stream.flush()
+        write(f"::add-mask::{escaped}\n")
 
 
 def announce_masks() -> None:
@@ -122,16 +121,16 @@ def scrubbed_output() -> Iterator[None]:
     The gate writes its verdict at the end of a run, so holding the text costs nothing
     a user could see; it means a secret is scrubbed whole even when written in pieces.
     """
-    global _real_stdout
+    global _real_write
     out, err = sys.stdout, sys.stderr
     held_out, held_err = io.StringIO(), io.StringIO()
-    _real_stdout = out
+    _real_write = out.write
     sys.stdout, sys.stderr = held_out, held_err
     try:
         yield
     finally:
         sys.stdout, sys.stderr = out, err
-        _real_stdout = None
+        _real_write = None
         for stream, held in ((out, held_out), (err, held_err)):
             text = held.getvalue()
             if text:

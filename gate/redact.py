@@ -32,11 +32,9 @@ registry's error body) entirely, since that is where an echo of it would come fr
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from pathlib import Path
 
 MASK = "***"
 MIN_SECRET_LENGTH = 6
@@ -71,15 +69,38 @@ _USERNAME_OF = {
 }
 
 
-@dataclass(frozen=True)
 class Credential:
-    """A secret, and the username it is sent with (for ``user:secret`` and basic auth)."""
+    """A secret, and the username it is sent with (for ``user:secret`` and basic auth).
 
-    secret: str
-    user: str = ""
+    A plain class, not a dataclass: the CLI imports this module first thing, and
+    ``dataclasses`` (with ``inspect``) would double the start-up time of ``--version``.
+    """
+
+    __slots__ = ("secret", "user")
+
+    def __init__(self, secret: str, user: str = "") -> None:
+        self.secret, self.user = secret, user
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Credential) and (self.secret, self.user) == (
+            other.secret,
+            other.user,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.secret, self.user))
 
     def __repr__(self) -> str:
         return "Credential(***)"
+
+
+def docker_config_path(environ: Mapping[str, str]) -> Path:
+    """``$DOCKER_CONFIG/config.json``, else ``~/.docker/config.json`` (as the Docker CLI)."""
+    directory = environ.get("DOCKER_CONFIG")
+    if directory:
+        return Path(directory) / "config.json"
+    home = environ.get("HOME")
+    return (Path(home) if home else Path.home()) / ".docker" / "config.json"
 
 
 def credentials_from_environ(environ: Mapping[str, str]) -> list[Credential]:
@@ -99,6 +120,8 @@ def credentials_from_docker_config(doc: object) -> list[Credential]:
     ``username``/``password``, ``identitytoken`` and ``registrytoken``; as the Docker CLI's
     ``configfile`` writes them. Anything malformed is skipped: this only collects.
     """
+    import base64  # only with credentials to read: the CLI's start-up does not pay for it
+
     auths = doc.get("auths") if isinstance(doc, dict) else None
     if not isinstance(auths, dict):
         return []
@@ -168,6 +191,8 @@ def spelled(literal: str) -> str:
 
 
 def _b64(data: bytes, urlsafe: bool) -> str:
+    import base64
+
     return (base64.urlsafe_b64encode if urlsafe else base64.b64encode)(data).decode()
 
 
@@ -190,40 +215,39 @@ def base64_cores(data: bytes) -> list[str]:
 
 def _runs(text: str, grams: frozenset[str]) -> Iterable[str]:
     """Runs of base64 characters in *text* that contain one of the *grams*."""
-    for token in set(_BASE64_TOKEN.findall(text)):
+    for token in set(re.findall(_BASE64_TOKEN, text)):
         if any(token[i : i + BASE64_RUN] in grams for i in range(len(token) - BASE64_RUN + 1)):
             yield token
 
 
-_BASE64_TOKEN = re.compile(rf"[A-Za-z0-9+/_-]{{{BASE64_RUN},}}")
+_BASE64_TOKEN = rf"[A-Za-z0-9+/_-]{{{BASE64_RUN},}}"
 
 _GENERIC = (
     # An Authorization header's value, whatever the scheme.
     (
         "authorization",
-        re.compile(
-            r"(?i)(\bauthorization\b[\"']?\s*[:=]\s*[\"']?)(?:(?:basic|bearer)\s+)?[^\s\"',;]+"
-        ),
+        r"(?i)(\bauthorization\b[\"']?\s*[:=]\s*[\"']?)(?:(?:basic|bearer)\s+)?[^\s\"',;]+",
     ),
     # A Bearer/Basic credential (token68) that looks like one: 8+ characters, not a word.
     *(
         (
             scheme,
-            re.compile(rf"(?i)(\b{scheme}\s+)(?=[A-Za-z._~-]*[0-9+/=])[A-Za-z0-9._~+/-]{{8,}}=*"),
+            rf"(?i)(\b{scheme}\s+)(?=[A-Za-z._~-]*[0-9+/=])[A-Za-z0-9._~+/-]{{8,}}=*",
         )
         for scheme in ("bearer", "basic")
     ),
     # The password of a URL's user:password@.
-    ("://", re.compile(r"(://[^\s/:@]+:)[^\s/@]+(?=@)")),
+    ("://", r"(://[^\s/:@]+:)[^\s/@]+(?=@)"),
 )
-"""Shapes of credentials whose value the gate cannot know, each with a cheap pre-check."""
+"""Shapes of credentials whose value the gate cannot know, each with a cheap pre-check.
+Compiled on first use (``re``'s cache): ``--version`` must not pay for them."""
 
 
 def _generic(text: str) -> str:
     lowered = text.lower()
     for needle, pattern in _GENERIC:
         if needle in lowered:
-            text = pattern.sub(lambda m: m.group(1) + MASK, text)
+            text = re.sub(pattern, lambda m: m.group(1) + MASK, text)
     return text
 
 
@@ -316,6 +340,8 @@ class Redactor:
 
 def doc_from_json(text: str) -> object:
     """A ``config.json`` document, or None when it is not JSON (nothing to collect then)."""
+    import json
+
     try:
         doc: object = json.loads(text)
     except (ValueError, RecursionError):

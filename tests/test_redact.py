@@ -173,7 +173,7 @@ def test_a_stderr_tail_is_scrubbed_before_it_is_cut(
     data = ("~" * 7 + "\n") * lines_before + echo + "~" * filler + "\n" + echo * 2
     env = {"REGISTRY_USERNAME": credential.user or "u", "REGISTRY_PASSWORD": secret}
     with mock.patch.dict(os.environ, env):
-        tail = _Tail(io.BytesIO(data.encode()), 8 * 1024)
+        tail = _Tail(io.BytesIO(data.encode()), 8 * 1024, scrub=True)
         text = tail.text()
     assert_clean(text, Credential(secret, env["REGISTRY_USERNAME"]))
     for i in range(len(secret) - BASE64_RUN + 1):
@@ -186,7 +186,7 @@ def test_a_secret_straddling_the_kept_margin_leaves_no_piece() -> None:
     cut = 8 * 1024 + SCRUB_MARGIN
     data = secret + "\n" + "~" * (cut - 10) + "\n"  # the buffer keeps only the last 30 bytes
     with mock.patch.dict(os.environ, {"REGISTRY_PASSWORD": secret}):
-        text = _Tail(io.BytesIO(data.encode()), 8 * 1024).text()
+        text = _Tail(io.BytesIO(data.encode()), 8 * 1024, scrub=True).text()
     assert secret[-20:] not in text and secret[-8:] not in text
     assert "earlier bytes not shown" in text
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gate.errors import UsageError
+from gate.redact import docker_config_path
 
 ENV_USERNAME = "REGISTRY_USERNAME"
 ENV_PASSWORD = "REGISTRY_PASSWORD"  # noqa: S105 (a variable name, not a password)
@@ -44,15 +45,6 @@ def _auth_key(key: str) -> str:
     """An ``auths`` key or registry host without scheme or path; Docker Hub as docker.io."""
     host = re.sub(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", "", key.strip()).split("/", 1)[0].lower()
     return "docker.io" if host in _HUB_KEYS else host
-
-
-def docker_config_path(environ: Mapping[str, str]) -> Path:
-    """``$DOCKER_CONFIG/config.json``, else ``~/.docker/config.json`` (as the Docker CLI)."""
-    directory = environ.get("DOCKER_CONFIG")
-    if directory:
-        return Path(directory) / "config.json"
-    home = environ.get("HOME")
-    return (Path(home) if home else Path.home()) / ".docker" / "config.json"
 
 
 def _from_docker_config(path: Path, registry: str) -> Credentials | None:

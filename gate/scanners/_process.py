@@ -88,12 +88,17 @@ matches. The piece of a line at the front of what was kept is dropped unscrubbed
 
 
 class _Tail:
-    """Drain a pipe on a thread, remembering only its last ``limit`` bytes (plus a margin)."""
+    """Drain a pipe on a thread, remembering only its last ``limit`` bytes.
 
-    def __init__(self, stream: IO[bytes], limit: int) -> None:
+    With ``scrub`` (stderr, which errors show), a margin more is kept, and the tail is
+    scrubbed of credentials before it is cut to ``limit``.
+    """
+
+    def __init__(self, stream: IO[bytes], limit: int, *, scrub: bool = False) -> None:
         self._stream = stream
         self._limit = limit
-        self._keep = limit + SCRUB_MARGIN
+        self._scrub = scrub
+        self._keep = limit + (SCRUB_MARGIN if scrub else 0)
         self._buffer = bytearray()
         self._dropped = 0
         self._thread = threading.Thread(target=self._drain, daemon=True)
@@ -111,21 +116,24 @@ class _Tail:
             pass  # the pipe was closed under us; keep what we have
 
     def text(self) -> str:
-        """The tail, scrubbed, then cut at a line start when too long, noting how much.
+        """The tail (scrubbed first, with ``scrub``), cut at a line start, noting how much.
 
-        Scrubbed first (``gate.masking.untrusted``): the tool may echo a credential.
+        Scrubbed before the cut (``gate.masking.untrusted``): the tool may echo a credential.
         """
         self._thread.join(_READER_JOIN_SECONDS)
         data = bytes(self._buffer)
         dropped = self._dropped
-        if dropped:  # the first line is a piece, maybe of a secret's: drop it unscrubbed
+        if dropped and self._scrub:  # the first line is a piece, maybe of a secret's: drop it
             newline = data.find(b"\n")
             start = newline + 1 if newline >= 0 else min(len(data), SCRUB_MARGIN)
             dropped, data = dropped + start, data[start:]
-        data = untrusted(data.decode("utf-8", "replace")).encode()
-        if len(data) > self._limit:
+        if self._scrub:
+            data = untrusted(data.decode("utf-8", "replace")).encode()
+        cut = len(data) > self._limit
+        if cut:
             dropped += len(data) - self._limit
             data = data[-self._limit :]
+        if cut or (dropped and not self._scrub):  # start at a whole line
             newline = data.find(b"\n")
             if 0 <= newline < len(data) - 1:
                 dropped += newline + 1
@@ -219,7 +227,7 @@ def run_tool(
 
     assert proc.stdout is not None and proc.stderr is not None
     out = _Tail(proc.stdout, STDOUT_TAIL_BYTES)
-    err = _Tail(proc.stderr, STDERR_TAIL_BYTES)
+    err = _Tail(proc.stderr, STDERR_TAIL_BYTES, scrub=True)
     timed_out = False
     try:
         timed_out = not _wait_exited(proc, timeout)
