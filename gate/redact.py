@@ -213,11 +213,24 @@ def base64_cores(data: bytes) -> list[str]:
     return cores
 
 
-def _runs(text: str, grams: frozenset[str]) -> Iterable[str]:
-    """Runs of base64 characters in *text* that contain one of the *grams*."""
+_QUAD = BASE64_RUN // 2
+
+
+def _runs(text: str, grams: frozenset[str], quads: frozenset[str]) -> Iterable[str]:
+    """Runs of base64 characters in *text* that contain one of the *grams*.
+
+    A quick look first: an 8-character piece of a core starting at offset ``p`` covers the
+    4 characters at the next multiple of 4 (``q <= p + 3``), so a token whose 4-character
+    pieces at offsets 0, 4, 8, … are none of the cores' *quads* holds no gram. That reads
+    a quarter of the token; the full check runs only on the rare token that passes.
+    """
     for token in set(re.findall(_BASE64_TOKEN, text)):
-        if any(token[i : i + BASE64_RUN] in grams for i in range(len(token) - BASE64_RUN + 1)):
-            yield token
+        n = len(token)
+        pieces = map(slice, range(0, n - _QUAD + 1, _QUAD), range(_QUAD, n + 1, _QUAD))
+        if not quads.isdisjoint(map(token.__getitem__, pieces)):
+            windows = range(n - BASE64_RUN + 1)
+            if any(token[i : i + BASE64_RUN] in grams for i in windows):
+                yield token
 
 
 _BASE64_TOKEN = rf"[A-Za-z0-9+/_-]{{{BASE64_RUN},}}"
@@ -287,6 +300,9 @@ class Redactor:
         self._grams = frozenset(
             core[i : i + BASE64_RUN] for core in cores for i in range(len(core) - BASE64_RUN + 1)
         )
+        self._quads = frozenset(
+            core[i : i + _QUAD] for core in cores for i in range(len(core) - _QUAD + 1)
+        )
         self._literals = [
             (_needle(s), re.compile(spelled(s))) for s in sorted(literals, key=len, reverse=True)
         ]
@@ -303,7 +319,7 @@ class Redactor:
                 if needle in text:
                     text = pattern.sub(MASK, text)
             if self._grams:
-                runs = sorted(_runs(text, self._grams), key=len, reverse=True)
+                runs = sorted(_runs(text, self._grams, self._quads), key=len, reverse=True)
                 if runs:
                     text = re.sub("|".join(map(re.escape, runs)), self._mask_run, text)
             text = _generic(text)
