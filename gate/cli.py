@@ -148,9 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from gate.masking import announce_masks, scrubbed_output
 
     try:
-        with gc_paused(), scrubbed_output():
+        with gc_paused(), scrubbed_output() as held:
             announce_masks()
-            return _main(argv)
+            code = _main(argv)
+        return EXIT_ERROR if held.failed else code
     finally:
         gc.freeze()
 

@@ -114,27 +114,44 @@ def announce_masks() -> None:
         _add_masks(current().mask_values())
 
 
+UNSCRUBBABLE = "ERROR  internal error in container-gate: its output could not be scrubbed of "
+UNSCRUBBABLE += "credentials, so it is withheld (this is a bug; please report it)\n"
+
+
+class Held:
+    """What :func:`scrubbed_output` held; ``failed`` when scrubbing it failed (withheld)."""
+
+    failed = False
+
+
 @contextmanager
-def scrubbed_output() -> Iterator[None]:
+def scrubbed_output() -> Iterator[Held]:
     """Hold stdout and stderr for the duration, then write them out scrubbed.
 
     The gate writes its verdict at the end of a run, so holding the text costs nothing
     a user could see; it means a secret is scrubbed whole even when written in pieces.
+    Should the scrub itself fail, nothing held is written, and ``Held.failed`` tells the
+    caller to exit with an error.
     """
     global _real_write
     out, err = sys.stdout, sys.stderr
     held_out, held_err = io.StringIO(), io.StringIO()
+    held = Held()
     _real_write = out.write
     sys.stdout, sys.stderr = held_out, held_err
     try:
-        yield
+        yield held
     finally:
         sys.stdout, sys.stderr = out, err
         _real_write = None
-        for stream, held in ((out, held_out), (err, held_err)):
-            text = held.getvalue()
+        try:
+            texts = [scrub(h.getvalue()) if h.getvalue() else "" for h in (held_out, held_err)]
+        except Exception:  # a bug in the scrub: fail closed, print nothing it held
+            held.failed = True
+            texts = ["", UNSCRUBBABLE]
+        for stream, text in zip((out, err), texts, strict=True):
             if text:
-                stream.write(scrub(text))
+                stream.write(text)
                 stream.flush()
 
 

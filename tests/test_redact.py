@@ -15,14 +15,17 @@ import io
 import json
 import os
 import re
+import sys
 from unittest import mock
 from urllib.parse import quote, quote_plus
 
+import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from gate import masking
-from gate.errors import GateError
+from gate.cli import main
+from gate.errors import EXIT_ERROR, GateError
 from gate.redact import (
     BASE64_RUN,
     MASK,
@@ -286,3 +289,42 @@ def test_a_registered_runtime_token_is_known() -> None:
 
 def test_a_credential_never_shows_in_its_repr() -> None:
     assert "hunter22" not in repr(Credential("hunter22", "bot"))
+
+
+# --------------------------------------------------------------------------- the exit
+
+
+def test_a_secret_written_in_pieces_is_scrubbed_whole(capsys: pytest.CaptureFixture[str]) -> None:
+    secret = "pieces-of-a-secret-0123"
+    with mock.patch.dict(os.environ, {"REGISTRY_PASSWORD": secret}), masking.scrubbed_output():
+        sys.stdout.write(f"got {secret[:9]}")
+        sys.stdout.write(f"{secret[9:]} back\n")
+        print(secret, file=sys.stderr)
+    out, err = capsys.readouterr()
+    assert (out, err) == (f"got {MASK} back\n", f"{MASK}\n")
+
+
+def test_the_runner_learns_a_runtime_token_before_any_output(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    token = "bearer-token-learned-at-run-time-0123"
+    with mock.patch.dict(os.environ, {"GITHUB_ACTIONS": "true"}), masking.scrubbed_output():
+        print("verdict first?")
+        masking.register(token)
+        print(f"echo {token}")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2:] == ["verdict first?", f"echo {MASK}"]
+    assert f"::add-mask::{token}" in lines[:-2]
+    assert all(line.startswith("::add-mask::") for line in lines[:-2])
+
+
+def test_output_that_cannot_be_scrubbed_is_withheld_and_the_exit_is_an_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(text: str) -> str:
+        raise MemoryError
+
+    monkeypatch.setattr(masking, "scrub", broken)
+    assert main(["policy", "schema"]) == EXIT_ERROR
+    out, err = capsys.readouterr()
+    assert out == "" and err == masking.UNSCRUBBABLE
