@@ -15,6 +15,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,10 +74,12 @@ def assert_no_leak(outputs: Outputs, secret: str, user: str = "") -> None:
         assert not leaks(text, secret, user), (name, leaks(text, secret, user), text[-3000:])
 
 
-def check(image: str, env: dict[str, str], tmp_path: Path, *, actions: bool = True) -> Outputs:
+def check(
+    image: str, env: dict[str, str], tmp_path: Path, *, actions: bool = True, rules: str = POLICY
+) -> Outputs:
     """``gate check IMAGE`` with every output requested (as in GitHub Actions)."""
     policy = tmp_path / "policy.yml"
-    policy.write_text(POLICY, encoding="utf-8")
+    policy.write_text(rules, encoding="utf-8")
     files = {
         "report": tmp_path / "report.json",
         "sarif": tmp_path / "report.sarif",
@@ -189,6 +193,34 @@ def test_credentials_from_a_docker_config_never_reach_any_output(
     assert_trivy_echo_shown_masked(outputs)
     assert_no_leak(outputs, PASSWORD, USER)
     assert_no_leak(outputs, auths[fake.host]["auth"])
+
+
+def test_real_grype_which_masks_the_password_but_echoes_the_basic_token_leaks_neither(
+    fake: FakeRegistry, clean_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Grype masks a password it prints, but not the base64 ``Authorization`` it quotes.
+
+    The gate hands Grype its credentials (``GRYPE_REGISTRY_AUTH_*``); Grype fails (no
+    vulnerability DB offline) and quotes the registry's echo on stderr.
+    """
+    if shutil.which("grype", path=clean_env["PATH"]) is None:
+        if os.environ.get("CONTAINER_GATE_REQUIRE_GO") == "1":
+            pytest.fail("grype is not installed: run scripts/go-tools.sh")
+        pytest.skip("grype is not installed (scripts/go-tools.sh builds it)")
+    echoing_registry(fake, USER, PASSWORD)
+    (tmp_path / "grype-db").mkdir()
+    env = clean_env | {
+        "REGISTRY_USERNAME": USER,
+        "REGISTRY_PASSWORD": PASSWORD,
+        "GRYPE_DB_AUTO_UPDATE": "false",
+        "GRYPE_DB_CACHE_DIR": str(tmp_path / "grype-db"),
+        "GRYPE_CHECK_FOR_APP_UPDATE": "false",
+    }
+    rules = POLICY + "  scanners: [grype]\n"
+    outputs = check(f"{fake.host}/app:v1", env, tmp_path, rules=rules)
+    assert outputs.code == 2 and "grype exited with code 1" in outputs.stdout
+    assert "DENIED: denied: you sent Basic ***" in outputs.stdout
+    assert_no_leak(outputs, PASSWORD, USER)
 
 
 def test_a_password_too_short_to_mask_withholds_the_scanner_stderr(
