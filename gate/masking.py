@@ -24,6 +24,7 @@ from pathlib import Path
 
 from gate.redact import (
     SECRET_VARIABLES,
+    USERNAME_OF,
     Credential,
     Redactor,
     credentials_from_docker_config,
@@ -32,7 +33,7 @@ from gate.redact import (
     docker_config_path,
 )
 
-_USERNAMES = ("REGISTRY_USERNAME", "TRIVY_USERNAME", "GRYPE_REGISTRY_AUTH_USERNAME")
+_VARIABLES = (*SECRET_VARIABLES, *USERNAME_OF.values())
 _lock = threading.Lock()
 _registered: set[Credential] = set()
 _cache: tuple[object, Redactor] | None = None
@@ -65,7 +66,7 @@ def current(environ: Mapping[str, str] | None = None) -> Redactor:
     with _lock:
         registered = frozenset(_registered)
     key = (
-        tuple(env.get(name, "") for name in (*SECRET_VARIABLES, *_USERNAMES)),
+        tuple(env.get(name, "") for name in _VARIABLES),
         _config_key(path),
         registered,
     )

@@ -24,10 +24,11 @@ Usernames alone are not secrets (an identity such as ``AWS`` or ``oauth2accessto
 they are masked only together with their secret.
 
 **Minimum length.** A secret shorter than :data:`MIN_SECRET_LENGTH` characters cannot be
-masked on its own without destroying the output (a 2-character password occurs in every
-digest). Its longer forms (``user:secret``, base64) are still masked, and
-:meth:`Redactor.untrusted` withholds text the gate did not write (a scanner's stderr, a
-registry's error body) entirely, since that is where an echo of it would come from.
+masked on its own without destroying the output: it occurs by chance in digests, words and
+numbers (a 3-character password is a common English trigram). Its longer forms
+(``user:secret``, base64) are still masked, and :meth:`Redactor.untrusted` withholds text
+the gate did not write (a scanner's stderr, a registry's error body) entirely, since that
+is where an echo of it would come from.
 """
 
 from __future__ import annotations
@@ -62,11 +63,12 @@ SECRET_VARIABLES = (
 """Variables whose value is a secret: the gate's registry credentials, what it forwards to
 the scanners (and their own token variables), and the tokens a GitHub runner provides."""
 
-_USERNAME_OF = {
+USERNAME_OF = {
     "REGISTRY_PASSWORD": "REGISTRY_USERNAME",
     "TRIVY_PASSWORD": "TRIVY_USERNAME",
     "GRYPE_REGISTRY_AUTH_PASSWORD": "GRYPE_REGISTRY_AUTH_USERNAME",
 }
+"""The username variable that goes with each password variable (for ``user:secret``)."""
 
 
 class Credential:
@@ -109,7 +111,7 @@ def credentials_from_environ(environ: Mapping[str, str]) -> list[Credential]:
     for name in SECRET_VARIABLES:
         secret = environ.get(name, "")
         if secret:
-            found.append(Credential(secret, environ.get(_USERNAME_OF.get(name, ""), "")))
+            found.append(Credential(secret, environ.get(USERNAME_OF.get(name, ""), "")))
     return found
 
 
