@@ -100,7 +100,10 @@ def untrusted(text: str) -> str:
 
 
 def _add_masks(values: list[str]) -> None:
+    """``::add-mask::`` each value, and each line of a multi-line one (the runner masks
+    log lines one at a time; as ``scripts/run-gate.sh`` does)."""
     write = _real_write or sys.stdout.write
+    values = [*values, *(line for v in values if "\n" in v for line in v.splitlines() if line)]
     with _lock:
         values = [v for v in values if v not in _announced]
         _announced.update(values)

@@ -328,3 +328,16 @@ def test_output_that_cannot_be_scrubbed_is_withheld_and_the_exit_is_an_error(
     assert main(["policy", "schema"]) == EXIT_ERROR
     out, err = capsys.readouterr()
     assert out == "" and err == masking.UNSCRUBBABLE
+
+
+def test_each_line_of_a_multi_line_secret_is_masked_by_the_runner(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    key = "-----BEGIN KEY-----\nmultiline-secret-body-0123\n-----END KEY-----"
+    with mock.patch.dict(os.environ, {"GITHUB_ACTIONS": "true", "TRIVY_PASSWORD": key}):
+        masking.announce_masks()
+    lines = capsys.readouterr().out.splitlines()
+    assert (
+        "::add-mask::-----BEGIN KEY-----%0Amultiline-secret-body-0123%0A-----END KEY-----" in lines
+    )
+    assert "::add-mask::multiline-secret-body-0123" in lines
