@@ -9,13 +9,13 @@ A secret is masked (``***``) in every form a registry, a scanner or a renderer c
 
 - **raw**, and **escaped** as the places it passes through escape it: percent-encoding
   (``quote``, ``quote_plus``, Go's ``url.UserPassword``, any mix of escaped and plain
-  characters, either hex case), JSON (``\\"``, ``\\uXXXX``, surrogate pairs), markdown
-  backslash escapes and HTML character references (the step summary), workflow-command
-  escapes (``%25``, ``%3A``, ``%2C``);
-- as ``user:secret``, and as **base64** of the secret and of ``user:secret`` (standard and
-  URL-safe alphabets): whole, and as **any run of 8 or more characters** of the encoding
-  at each of the three byte alignments, so a token cut short by a tool, or embedded in a
-  longer base64 blob (a whole ``config.json`` encoded), is still caught;
+  characters, either hex case), JSON (``\\"``, ``\\uXXXX``, surrogate pairs), Go's ``%q``
+  (``\\a``, ``\\xXX``, ``\\UXXXXXXXX``), markdown backslash escapes and HTML character
+  references (the step summary), workflow-command escapes (``%25``, ``%3A``, ``%2C``);
+- as ``user:secret``; in hex; and as **base64** of the secret and of ``user:secret``
+  (standard and URL-safe alphabets): whole, and as **any run of 8 or more characters** of
+  the encoding at each of the three byte alignments, so a token cut short by a tool, or
+  embedded in a longer base64 blob (a whole ``config.json`` encoded), is still caught;
 - generic shapes whose value the gate cannot know (a token Trivy obtained itself):
   ``Authorization:`` header values, ``Bearer``/``Basic`` credentials, the password in a
   URL's ``user:password@``.
@@ -153,7 +153,8 @@ def credentials_from_docker_config(doc: object) -> list[Credential]:
 # --------------------------------------------------------------------------- forms
 
 _HTML_NAMED = {"&": "amp", "<": "lt", ">": "gt", '"': "quot", "'": "apos"}
-_JSON_SHORT = {"\b": "b", "\f": "f", "\n": "n", "\r": "r", "\t": "t"}
+_SHORT_ESCAPES = {"\a": "a", "\b": "b", "\f": "f", "\n": "n", "\r": "r", "\t": "t", "\v": "v"}
+"""JSON's and Go's one-letter escapes of control characters."""
 
 
 def _hex(value: int, width: int) -> str:
@@ -174,11 +175,14 @@ def _char(c: str) -> str:
     alternatives.append("".join("%" + _hex(b, 2) for b in c.encode("utf-8")))
     if code > 0xFFFF:
         high, low = 0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)
-        alternatives.append(rf"\\u{_hex(high, 4)}\\u{_hex(low, 4)}")
+        alternatives.append(rf"\\u{_hex(high, 4)}\\u{_hex(low, 4)}")  # JSON
+        alternatives.append(rf"\\U{_hex(code, 8)}")  # Go's strconv.QuoteToASCII
     else:
         alternatives.append(rf"\\u{_hex(code, 4)}")
-    if c in _JSON_SHORT:
-        alternatives.append(r"\\" + _JSON_SHORT[c])
+    if code < 0x80:
+        alternatives.append(rf"\\x{_hex(code, 2)}")  # Go's %q of a control character
+    if c in _SHORT_ESCAPES:
+        alternatives.append(r"\\" + _SHORT_ESCAPES[c])
     if c == " ":
         alternatives.append(r"\+")
     if c in _HTML_NAMED:
@@ -297,6 +301,7 @@ class Redactor:
                 if len(payload) < MIN_SECRET_LENGTH:
                     continue
                 literals.update(_b64(payload, urlsafe) for urlsafe in (False, True))
+                literals.update((payload.hex(), payload.hex().upper()))
                 cores.update(c for c in base64_cores(payload) if len(c) >= BASE64_RUN)
         self.literals = frozenset(literals)
         self._grams = frozenset(
