@@ -242,10 +242,12 @@ def _runs(text: str, grams: frozenset[str], quads: frozenset[str]) -> Iterable[s
 _BASE64_TOKEN = rf"[A-Za-z0-9+/_-]{{{BASE64_RUN},}}"
 
 _GENERIC = (
-    # An Authorization header's value, whatever the scheme.
+    # An Authorization header's value, whatever the scheme (8+ characters, not a word:
+    # "Improper Authorization: bypass" in a CVE title is left alone).
     (
         "authorization",
-        r"(?i)(\bauthorization\b[\"']?\s*[:=]\s*[\"']?)(?:(?:basic|bearer)\s+)?[^\s\"',;]+",
+        r"(?i)(\bauthorization\b[\"']?\s*[:=]\s*[\"']?(?:[a-z]+\s+)?)"
+        r"(?=[A-Za-z._~-]*[0-9+/=])[^\s\"',;]{8,}",
     ),
     # A Bearer/Basic credential (token68) that looks like one: 8+ characters, not a word.
     *(

@@ -250,13 +250,15 @@ def test_ordinary_text_is_untouched() -> None:
     text = (
         "FAIL 127.0.0.1:5000/app@sha256:" + "ab" * 32 + "\n  a bearer challenge without a realm"
         '\n  secrets: pass; http://127.0.0.1:5000/v2/ Basic realm="x"'
+        "\n  CVE-2026-0001 Improper Authorization: vulnerability in the bearer tokenizer"
     )
     assert redactor.scrub(text) == text
 
 
 def test_generic_shapes_are_masked_without_knowing_the_value() -> None:
     redactor = Redactor()
-    assert redactor.scrub("Authorization: Bearer abc.def") == f"Authorization: {MASK}"
+    assert redactor.scrub("Authorization: Bearer abc.def.0123") == f"Authorization: Bearer {MASK}"
+    assert redactor.scrub('{"authorization": "tok_0123456789"}') == f'{{"authorization": "{MASK}"}}'
     assert redactor.scrub("GET https://bot:hunter22@ghcr.io/v2/") == (
         f"GET https://bot:{MASK}@ghcr.io/v2/"
     )
