@@ -142,10 +142,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     would otherwise be rescanned by every collection between those steps. When it is done
     the collector is frozen, because the process exits next and its final collection
     would walk every live object once more (~15 ms here) to find nothing.
+
+    Everything it prints is held and scrubbed of credentials on the way out
+    (``gate.masking.scrubbed_output``): one exit for all text, whatever wrote it.
     """
+    from gate.masking import announce_masks, scrubbed_output
+
     try:
-        with gc_paused():
-            return _main(argv)
+        with gc_paused(), scrubbed_output() as held:
+            announce_masks()
+            code = _main(argv)
+        return EXIT_ERROR if held.failed else code
     finally:
         gc.freeze()
 

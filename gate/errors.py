@@ -18,9 +18,15 @@ class GateError(Exception):
 
     ``detail`` carries supporting text shown under the one-line message, such as the
     tail of a scanner's stderr.
+
+    Both are scrubbed of every known credential here, when the error is made, before any
+    renderer cuts them short (``gate.masking``).
     """
 
     def __init__(self, message: str, *, detail: str = "") -> None:
+        from gate.masking import scrub  # gate.masking imports this module
+
+        message, detail = scrub(message), scrub(detail)
         super().__init__(message)
         self.message = message
         self.detail = detail

@@ -19,6 +19,7 @@ from pathlib import Path
 from gate.core import evaluate, required_facts
 from gate.errors import EXIT_ERROR, EXIT_PASS, EXIT_VIOLATION, GateError, UsageError
 from gate.facts import GatherOptions, Timer, gather
+from gate.masking import write_file
 from gate.model import CheckResult, Status, Subject, Verdict
 from gate.policy.model import Policy
 from gate.report.interface import Run
@@ -150,7 +151,7 @@ def exit_code(run: Run, *, mode: str, dry_run: bool) -> int:
 def _write(path: Path, text: str) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        write_file(path, text)
     except OSError as error:
         raise GateError(f"cannot write {path}: {error.strerror}") from error
 

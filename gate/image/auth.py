@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gate.errors import UsageError
+from gate.redact import docker_config_path
 
 ENV_USERNAME = "REGISTRY_USERNAME"
 ENV_PASSWORD = "REGISTRY_PASSWORD"  # noqa: S105 (a variable name, not a password)
@@ -39,27 +40,11 @@ class Credentials:
         token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
         return f"Basic {token}"
 
-    def scrub(self, text: str) -> str:
-        """*text* with the password and the basic-auth token masked (for server-sent detail)."""
-        for secret in (self.basic_header().partition(" ")[2], self.password):
-            if secret:
-                text = text.replace(secret, "***")
-        return text
-
 
 def _auth_key(key: str) -> str:
     """An ``auths`` key or registry host without scheme or path; Docker Hub as docker.io."""
     host = re.sub(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", "", key.strip()).split("/", 1)[0].lower()
     return "docker.io" if host in _HUB_KEYS else host
-
-
-def docker_config_path(environ: Mapping[str, str]) -> Path:
-    """``$DOCKER_CONFIG/config.json``, else ``~/.docker/config.json`` (as the Docker CLI)."""
-    directory = environ.get("DOCKER_CONFIG")
-    if directory:
-        return Path(directory) / "config.json"
-    home = environ.get("HOME")
-    return (Path(home) if home else Path.home()) / ".docker" / "config.json"
 
 
 def _from_docker_config(path: Path, registry: str) -> Credentials | None:

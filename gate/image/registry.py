@@ -11,7 +11,9 @@ What it guarantees, so callers do not have to:
   connection failures, a bounded number of times; every request has a timeout;
 * plain HTTP only for loopback hosts and hosts the user declared insecure (as Docker's
   ``insecure-registries``); HTTPS otherwise;
-* errors are ``RegistryError`` with one precise line, never carrying a credential.
+* errors are ``RegistryError`` with one precise line, never carrying a credential: what a
+  registry sends back is scrubbed (``gate.masking``) before it is cut short, and bearer
+  tokens are registered there as soon as they arrive.
 
 ``requests`` is imported inside the constructor: the CLI's cold start must not pay for it.
 """
@@ -36,6 +38,7 @@ from gate.image import mediatypes
 from gate.image.auth import Challenge, Credentials, load_credentials, parse_challenge, token_from
 from gate.image.digests import VerifyingReader, compute, is_digest, verify
 from gate.image.manifest import MAX_MANIFEST_BYTES
+from gate.masking import register, untrusted
 
 if TYPE_CHECKING:
     import requests
@@ -107,7 +110,10 @@ def _retry_after(value: str | None) -> float | None:
 
 
 def _error_codes(response: requests.Response) -> str:
-    """``CODE: message`` pairs of a distribution error body (or its first line)."""
+    """``CODE: message`` pairs of a distribution error body (or its first line).
+
+    Scrubbed of credentials before it is cut short: a registry may echo what it was sent.
+    """
     try:
         head = next(response.iter_content(1 << 16), b"")
     except Exception:  # the body of an error response is best effort
@@ -118,10 +124,11 @@ def _error_codes(response: requests.Response) -> str:
         doc = None
     errors = doc.get("errors") if isinstance(doc, dict) else None
     if isinstance(errors, list):
-        return "; ".join(
+        codes = "; ".join(
             f"{e.get('code', '?')}: {e.get('message', '')}" for e in errors if isinstance(e, dict)
-        )[:500]
-    text = head.decode("utf-8", "replace").strip().splitlines()
+        )
+        return untrusted(codes)[:500]
+    text = untrusted(head.decode("utf-8", "replace")).strip().splitlines()
     return "".join(c for c in text[0] if c.isprintable())[:300] if text else ""
 
 
@@ -152,6 +159,8 @@ class RegistryClient:
         self.plain_http = insecure or is_loopback(host)
         self.base = f"{'http' if self.plain_http else 'https'}://{host}"
         self.credentials = credentials
+        if credentials is not None:
+            register(credentials.password, credentials.username)
         self.timeout = timeout
         self.retries = max(0, retries)
         self.backoff = backoff
@@ -199,7 +208,7 @@ class RegistryClient:
                 if last:
                     raise RegistryError(
                         f"cannot connect to {target}: {_connection_reason(error, self.plain_http)}",
-                        detail=self._scrub(str(error)[:500]),
+                        detail=untrusted(str(error))[:500],
                     ) from None
                 self._sleep(attempt, None)
                 continue
@@ -207,11 +216,11 @@ class RegistryClient:
                 # Not retried: a redirect loop, or a redirect to a URL that cannot be followed.
                 raise RegistryError(
                     f"request to {target} failed: {type(error).__name__}",
-                    detail=self._scrub(str(error)[:500]),
+                    detail=untrusted(str(error))[:500],
                 ) from None
             if response.status_code == 429 or response.status_code >= 500:
                 if last:
-                    detail = self._scrub(_error_codes(response))
+                    detail = _error_codes(response)
                     response.close()
                     raise RegistryError(
                         f"{target} answered HTTP {response.status_code} "
@@ -225,9 +234,6 @@ class RegistryClient:
                 continue
             return response
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _scrub(self, text: str) -> str:
-        return self.credentials.scrub(text) if self.credentials else text
 
     def _sleep(self, attempt: int, retry_after: float | None) -> None:
         delay = retry_after if retry_after is not None else self.backoff * (2**attempt)
@@ -320,6 +326,7 @@ class RegistryClient:
             token = None
         if token is None:
             raise RegistryError(f"token service {parts.netloc} sent no token for {what}")
+        register(token)
         return token
 
     def _unauthorized(self, what: str) -> RegistryError:
@@ -338,7 +345,7 @@ class RegistryClient:
         code = response.status_code
         if 200 <= code < 300:
             return
-        detail = self._scrub(_error_codes(response))
+        detail = _error_codes(response)
         response.close()
         if code == 404:
             raise RegistryError(not_found, detail=detail)
@@ -529,7 +536,7 @@ def _next_path(link: str, repo: str) -> str:
     parts = urlsplit(link)
     path = parts.path
     if not path.startswith("/v2/"):
-        raise RegistryError(f"unexpected pagination link for {repo}: {link[:200]}")
+        raise RegistryError(f"unexpected pagination link for {repo}: {untrusted(link)[:200]}")
     return path[len("/v2/") :] + (f"?{parts.query}" if parts.query else "")
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from gate.errors import GateError
+from gate.masking import write_file
 from gate.model import CheckResult, Problem, Severity, Status, Verdict
 from gate.report.interface import Run
 from gate.report.sarif import repo_relative
@@ -396,8 +397,7 @@ def summary(run: Run, *, max_rows: int = MAX_SUMMARY_ROWS) -> str:
 
 def _append(variable: str, path: str, text: str) -> None:
     try:
-        with open(path, "a", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+        write_file(path, text, append=True)
     except OSError as error:
         raise GateError(f"cannot write ${variable} ({path}): {error.strerror}") from error
 

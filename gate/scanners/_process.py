@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import IO, TypeVar
 
 from gate.errors import ScannerError
+from gate.masking import untrusted
 
 STDERR_TAIL_BYTES = 8 * 1024
 """How much of a tool's stderr is kept for the error detail: the end, where the cause is."""
@@ -80,12 +81,24 @@ def read_output(
         raise ScannerError(error.message, detail=detail) from None
 
 
-class _Tail:
-    """Drain a pipe on a thread, remembering only its last ``limit`` bytes."""
+SCRUB_MARGIN = 16 * 1024
+"""Bytes kept beyond a tail so it is scrubbed of credentials whole, *then* cut: a secret
+that straddles the cut is masked before the cut can leave a piece of it that no longer
+matches. The piece of a line at the front of what was kept is dropped unscrubbed."""
 
-    def __init__(self, stream: IO[bytes], limit: int) -> None:
+
+class _Tail:
+    """Drain a pipe on a thread, remembering only its last ``limit`` bytes.
+
+    With ``scrub`` (stderr, which errors show), a margin more is kept, and the tail is
+    scrubbed of credentials before it is cut to ``limit``.
+    """
+
+    def __init__(self, stream: IO[bytes], limit: int, *, scrub: bool = False) -> None:
         self._stream = stream
         self._limit = limit
+        self._scrub = scrub
+        self._keep = limit + (SCRUB_MARGIN if scrub else 0)
         self._buffer = bytearray()
         self._dropped = 0
         self._thread = threading.Thread(target=self._drain, daemon=True)
@@ -95,7 +108,7 @@ class _Tail:
         try:
             while chunk := self._stream.read1(_READ_CHUNK):  # type: ignore[attr-defined]
                 self._buffer += chunk
-                excess = len(self._buffer) - self._limit
+                excess = len(self._buffer) - self._keep
                 if excess > 0:
                     del self._buffer[:excess]
                     self._dropped += excess
@@ -103,17 +116,30 @@ class _Tail:
             pass  # the pipe was closed under us; keep what we have
 
     def text(self) -> str:
-        """The tail, cut at a line start when bytes were dropped, noting how many."""
+        """The tail (scrubbed first, with ``scrub``), cut at a line start, noting how much.
+
+        Scrubbed before the cut (``gate.masking.untrusted``): the tool may echo a credential.
+        """
         self._thread.join(_READER_JOIN_SECONDS)
         data = bytes(self._buffer)
-        if not self._dropped:
-            return data.decode("utf-8", "replace")
-        newline = data.find(b"\n")
-        if 0 <= newline < len(data) - 1:
-            self._dropped += newline + 1
-            data = data[newline + 1 :]
+        dropped = self._dropped
+        if dropped and self._scrub:  # the first line is a piece, maybe of a secret's: drop it
+            newline = data.find(b"\n")
+            start = newline + 1 if newline >= 0 else min(len(data), SCRUB_MARGIN)
+            dropped, data = dropped + start, data[start:]
+        if self._scrub:
+            data = untrusted(data.decode("utf-8", "replace")).encode()
+        cut = len(data) > self._limit
+        if cut:
+            dropped += len(data) - self._limit
+            data = data[-self._limit :]
+        if cut or (dropped and not self._scrub):  # start at a whole line
+            newline = data.find(b"\n")
+            if 0 <= newline < len(data) - 1:
+                dropped += newline + 1
+                data = data[newline + 1 :]
         body = data.decode("utf-8", "replace")
-        return f"[… {self._dropped} earlier bytes not shown]\n{body}"
+        return f"[… {dropped} earlier bytes not shown]\n{body}" if dropped else body
 
     def close(self) -> None:
         self._thread.join(_READER_JOIN_SECONDS)
@@ -205,7 +231,7 @@ def run_tool(
 
     assert proc.stdout is not None and proc.stderr is not None
     out = _Tail(proc.stdout, STDOUT_TAIL_BYTES)
-    err = _Tail(proc.stderr, STDERR_TAIL_BYTES)
+    err = _Tail(proc.stderr, STDERR_TAIL_BYTES, scrub=True)
     timed_out = False
     try:
         timed_out = not _wait_exited(proc, timeout)

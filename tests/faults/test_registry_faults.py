@@ -30,6 +30,7 @@ APP_IMAGE = oci.build_image(
 TAG_PATH = "/v2/app/manifests/v1"
 USER, PASSWORD = "ci-bot", "s3cret-never-printed"
 BASIC = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+TOKEN = "tok-123"
 POLICY = "image:\n  non_root: true\n"
 FAST = "0.3"
 """``CONTAINER_GATE_REGISTRY_TIMEOUT`` for the row that waits on a stalled registry."""
@@ -53,17 +54,20 @@ def serve(fake: FakeRegistry, image: oci.BuiltImage = ROOT_IMAGE, *first: Reply)
     fake.serve_image("app", "v1", image.manifest, image.media_type, image.blobs, first=first)
 
 
-def token_service(fake: FakeRegistry) -> None:
-    """A bearer challenge whose token service hands a token only for ``USER:PASSWORD``."""
+def token_service(fake: FakeRegistry, authorized: Reply | None = None) -> None:
+    """A bearer challenge whose token service hands a token only for ``USER:PASSWORD``.
+
+    With the token, the tag answers *authorized* (default: the root image's manifest).
+    """
 
     def token(seen: Seen) -> Reply:
         if seen.headers.get("Authorization") != BASIC:
             return error_reply(401, "UNAUTHORIZED", "bad credentials")
-        return Reply(200, json.dumps({"token": "tok-123"}).encode())
+        return Reply(200, json.dumps({"token": TOKEN}).encode())
 
     def manifest(seen: Seen) -> Reply:
-        if seen.headers.get("Authorization") == "Bearer tok-123":
-            return manifest_reply(ROOT_IMAGE.manifest, ROOT_IMAGE.media_type)
+        if seen.headers.get("Authorization") == f"Bearer {TOKEN}":
+            return authorized or manifest_reply(ROOT_IMAGE.manifest, ROOT_IMAGE.media_type)
         realm = f'Bearer realm="{fake.url}/token",service="fake",scope="repository:app:pull"'
         return error_reply(401, "UNAUTHORIZED", "auth", **{"WWW-Authenticate": realm})
 
@@ -164,6 +168,29 @@ def _redirect_elsewhere(fake: FakeRegistry) -> dict[str, str]:
     return {}
 
 
+ECHO_PAD = "x" * 470
+"""Puts what the registry echoes across the 500-character cut of an error detail."""
+
+
+def _echoes_basic_credentials(fake: FakeRegistry) -> dict[str, str]:
+    """A 403 whose body quotes the request's Authorization header, cut short by the gate."""
+
+    def manifest(seen: Seen) -> Reply:
+        sent = seen.headers.get("Authorization")
+        if sent != BASIC:
+            return error_reply(401, "UNAUTHORIZED", "auth", **{"WWW-Authenticate": 'Basic x="y"'})
+        return error_reply(403, "DENIED", f"{ECHO_PAD}{sent[6:]} {PASSWORD} for {sent}")
+
+    fake.handle(TAG_PATH, manifest)
+    return {"REGISTRY_USERNAME": USER, "REGISTRY_PASSWORD": PASSWORD}
+
+
+def _echoes_bearer_token(fake: FakeRegistry) -> dict[str, str]:
+    """A 404 whose body quotes the bearer token the token service handed out."""
+    token_service(fake, error_reply(404, "MANIFEST_UNKNOWN", f"no manifest for Bearer {TOKEN}"))
+    return {"REGISTRY_USERNAME": USER, "REGISTRY_PASSWORD": PASSWORD}
+
+
 def _bad_timeout_setting(fake: FakeRegistry) -> dict[str, str]:
     serve(fake)
     return {"CONTAINER_GATE_REGISTRY_TIMEOUT": "soon"}
@@ -224,6 +251,15 @@ FAULTS: list[tuple[Row, Callable[[FakeRegistry], dict[str, str]]]] = [
         ),
         _bad_timeout_setting,
     ),
+    (
+        Row(
+            "403 whose body echoes the credentials",
+            2,
+            "access denied to {host}/app:v1 (HTTP 403) for the credentials from REGISTRY_USERNAME",
+        ),
+        _echoes_basic_credentials,
+    ),
+    (Row("404 whose body echoes the bearer token", 2, "image not found"), _echoes_bearer_token),
 ]
 
 
@@ -240,7 +276,9 @@ def test_registry_fault(
 ) -> None:
     outcome = gate(fake.host, tmp_path, **inject(fake))
     check_row(outcome, Row(row.fault, row.exit_code, row.fragment.format(host=fake.host)))
-    assert PASSWORD not in outcome.output and BASIC.split()[1] not in outcome.output
+    assert PASSWORD not in outcome.output and TOKEN not in outcome.output
+    for start in range(len(BASIC) - 6 - 8 + 1):  # no 8 characters of the base64 either
+        assert BASIC[6 + start : 6 + start + 8] not in outcome.output
     assert not outcome.stdout.startswith("PASS")
 
 

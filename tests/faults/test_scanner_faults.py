@@ -13,6 +13,7 @@ real Grype reaching the image's own verdict.
 
 from __future__ import annotations
 
+import base64
 import json
 import signal
 import time
@@ -425,3 +426,29 @@ def test_deeply_nested_report_is_refused_in_small_memory(
     outcome = run_measured("check", pushed.reference, "--policy", policy, env=env)
     check_row(outcome, Row("deeply nested report", 2, "nested deeper than 256 levels"))
     assert outcome.max_rss_mib is not None and outcome.max_rss_mib < 150, outcome.max_rss_mib
+
+
+USER, PASSWORD = "ci-bot", "s3cret-never-printed"
+BASIC = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+
+
+@pytest.mark.parametrize("name", sorted(SCANNERS))
+def test_a_scanner_that_echoes_the_credentials_never_shows_them(
+    name: str, pushed: Pushed, tmp_path: Path
+) -> None:
+    """The gate forwards its credentials to the scanner; a scanner that prints them back
+    (a registry's error quoted on stderr) has them masked in every form, before the
+    stderr tail is cut, however long the line is."""
+    echo = f"GET https://{USER}:{PASSWORD}@r.example/v2/: DENIED: Basic {BASIC} ({PASSWORD})"
+    stub = Stub(exit_code=1, stderr=("x" * 8000 + echo + "\n") * 3)
+    bin_dir = StubBin(tmp_path)
+    bin_dir.install(name, stub)
+    env = base_env(bin_dir.path_alone(), tmp_path)
+    env |= {"REGISTRY_USERNAME": USER, "REGISTRY_PASSWORD": PASSWORD}
+    policy = write_policy(tmp_path, SCANNERS[name].policy)
+    outcome = run_cli("check", pushed.reference, "--policy", policy, env=env)
+    check_row(outcome, Row("stderr echoing the credentials", 2, "DENIED: Basic ***"))
+    assert PASSWORD not in outcome.output
+    assert not [
+        BASIC[i : i + 8] for i in range(len(BASIC) - 7) if BASIC[i : i + 8] in outcome.output
+    ]
