@@ -514,3 +514,43 @@ def test_unreadable_policy_file_is_a_policy_error(tmp_path):
         load_policy(tmp_path / "absent.yml")
     with pytest.raises(PolicyError, match="cannot read the policy: Is a directory"):
         load_policy(tmp_path)
+
+
+# --------------------------------------------------------------------------- tag patterns
+
+
+def test_a_tag_pattern_loads_as_the_git_sha_rule():
+    policy = parse('version: 1\nimage:\n  tag: {pattern: "sha-{short_sha}"}\n')
+    assert policy.image is not None
+    assert (policy.image.tag, policy.image.tag_pattern) == ("git-sha", "sha-{short_sha}")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ("release", "names no commit"),
+        ("sha-{short}", "'{' cannot appear in a tag"),
+        ("sha/{sha}", "'/' cannot appear in a tag"),
+        ("{short_sha:3}", "N must be 7 to 40"),
+        ("{sha:12}", "use {short_sha:N}"),
+        ("-{sha}", "cannot start with"),
+    ],
+)
+def test_a_bad_tag_pattern_is_refused_at_its_position(pattern: str, expected: str):
+    message = error_of(f'version: 1\nimage:\n  tag:\n    pattern: "{pattern}"\n')
+    assert message.startswith("policy.yml:4:14: image.tag.pattern: "), message
+    assert expected in message
+
+
+@pytest.mark.parametrize(
+    ("tag", "expected"),
+    [
+        ("latest", "'latest' is not allowed; must be one of git-sha, immutable, any, or {pattern:"),
+        ("{patern: x}", "unknown key 'patern'"),
+        ("{pattern: 7}", "pattern: expected a non-empty string, got an integer"),
+    ],
+)
+def test_a_bad_tag_says_what_tag_allows(tag: str, expected: str):
+    message = error_of(f"version: 1\nimage:\n  tag: {tag}\n")
+    assert message.startswith("policy.yml:3:8: image.tag: "), message
+    assert expected in message

@@ -258,9 +258,24 @@ def _describe(error: Any, where: SourceMap, document: dict[str, Any]) -> list[tu
                 "subject or subject_regex",
             )
         ]
+    if kind == "oneOf" and path == ("image", "tag"):
+        return [(where.value(path), f"{at}: {_tag_problem(value)}")]
     if kind == "oneOf" and path and path[-1] == "dockerfile":
         return [(where.value(path), f"{at}: expected a path or a non-empty list of paths")]
     return [(where.value(path), f"{at}: {error.message}")]
+
+
+def _tag_problem(value: Any) -> str:
+    """``image.tag`` is a word or ``{pattern: …}``; say which part of which is wrong."""
+    shape = 'git-sha, immutable, any, or {pattern: "sha-{short_sha}"}'
+    if not isinstance(value, dict):
+        return f"{_shown(value)} is not allowed; must be one of {shape}"
+    extra = sorted(set(value) - {"pattern"})
+    if extra:
+        return f"unknown key {extra[0]!r}; a tag mapping has only pattern"
+    if "pattern" not in value:
+        return "missing required key 'pattern'"
+    return f"pattern: expected a non-empty string, got {_type_name(value['pattern'])}"
 
 
 def _checks_nothing(document: dict[str, Any], where: SourceMap) -> tuple[Mark, str]:
@@ -378,11 +393,29 @@ def _finite(value: float | None, where: SourceMap, path: Path_) -> float | None:
     return value
 
 
+def _tag_pattern(tag: Any, where: SourceMap) -> str | None:
+    """The ``{pattern: …}`` form of ``image.tag``, checked the way the tag check reads it."""
+    if not isinstance(tag, dict):
+        return None
+    from gate.checks.tag import TagPatternError, pattern_parts
+
+    pattern: str = tag["pattern"]
+    try:
+        pattern_parts(pattern)
+    except TagPatternError as error:
+        path = ("image", "tag", "pattern")
+        raise YamlProblem(where.value(path), f"{_dotted(path)}: {error}") from None
+    return pattern
+
+
 def _image(doc: dict[str, Any], where: SourceMap) -> ImagePolicy:
     max_age = doc.get("max_age_days")
+    tag = doc.get("tag", "any")
+    pattern = _tag_pattern(tag, where)
     return ImagePolicy(
         non_root=doc.get("non_root", False),
-        tag=doc.get("tag", "any"),
+        tag="git-sha" if pattern is not None else tag,
+        tag_pattern=pattern,
         mutable_tags=tuple(doc.get("mutable_tags", DEFAULT_MUTABLE_TAGS)),
         max_age_days=None if max_age is None else int(max_age),  # the schema allows 90.0
         max_size_mb=_finite(doc.get("max_size_mb"), where, ("image", "max_size_mb")),
