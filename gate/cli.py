@@ -64,6 +64,11 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--mode", choices=["enforce", "warn"], help="override the policy's mode")
     check.add_argument(
+        "--fail-on",
+        metavar="SEVERITY",
+        help="override vulnerabilities.fail_on: low, medium, high or critical (any case)",
+    )
+    check.add_argument(
         "--scanners", help="override the policy's scanners, comma-separated (trivy,grype)"
     )
     check.add_argument(

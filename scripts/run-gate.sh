@@ -9,6 +9,9 @@
 #   GATE_IMAGES              image references, one per line (several allowed)
 #   GATE_POLICY GATE_DOCKERFILES GATE_BUILD_ARGS GATE_GIT_SHA GATE_MODE GATE_SCANNERS
 #   GATE_SARIF_FILE GATE_REPORT_FILE GATE_WORKING_DIRECTORY
+#   GATE_PLATFORM GATE_SCANNER_TIMEOUT GATE_INSECURE_REGISTRIES GATE_PARALLEL GATE_DRY_RUN
+#   GATE_FAIL_ON
+#   RUNNER_ARCH              the runner's architecture: the platform when none is given
 #   REGISTRY_USERNAME REGISTRY_PASSWORD   read by the CLI itself; masked here first
 #
 # Every value becomes exactly one argv entry (bash arrays, `--opt=value`, images after `--`),
@@ -29,7 +32,15 @@ escape() {
 
 die() {
   printf '::error title=container-gate::%s\n' "$(escape "$1")"
+  if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
+    printf '## container-gate: ⛔ ERROR\n\n%s\n\n' "$1" >>"$GITHUB_STEP_SUMMARY" || true
+  fi
   exit 2
+}
+
+# bad NAME VALUE WHAT: an input that cannot be right, named as the workflow spells it.
+bad() {
+  die "input \`$1\`: $3, got '$2'"
 }
 
 trim() {
@@ -91,11 +102,63 @@ for build_arg in "${build_args[@]}"; do args+=("--build-arg=$build_arg"); done
 git_sha=$(trim "${GATE_GIT_SHA:-}")
 [ -z "$git_sha" ] || args+=("--git-sha=$git_sha")
 mode=$(trim "${GATE_MODE:-}")
-[ -z "$mode" ] || args+=("--mode=$mode")
+if [ -n "$mode" ]; then
+  [[ "$mode" =~ ^(enforce|warn)$ ]] || bad mode "$mode" "must be enforce or warn"
+  args+=("--mode=$mode")
+fi
+fail_on=$(trim "${GATE_FAIL_ON:-}")
+if [ -n "$fail_on" ]; then
+  [[ "${fail_on,,}" =~ ^(low|medium|high|critical)$ ]] ||
+    bad fail-on "$fail_on" "must be low, medium, high or critical"
+  args+=("--fail-on=$fail_on")
+fi
+platform=$(trim "${GATE_PLATFORM:-}")
+if [ -z "$platform" ]; then
+  # The runner's own architecture, as RUNNER_ARCH names it; other values keep the CLI's
+  # default (linux/amd64).
+  case "${RUNNER_ARCH:-}" in
+    X64) platform=linux/amd64 ;;
+    ARM64) platform=linux/arm64 ;;
+    ARM) platform=linux/arm/v7 ;;
+  esac
+fi
+if [ -n "$platform" ]; then
+  [[ "$platform" =~ ^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$ ]] ||
+    bad platform "$platform" "must be OS/ARCH[/VARIANT], e.g. linux/arm64"
+  args+=("--platform=$platform")
+fi
+timeout=$(trim "${GATE_SCANNER_TIMEOUT:-}")
+if [ -n "$timeout" ]; then
+  [[ "$timeout" =~ ^[0-9]+(\.[0-9]+)?$ ]] && [[ "$timeout" =~ [1-9] ]] ||
+    bad scanner-timeout "$timeout" "must be a positive number of seconds"
+  args+=("--scanner-timeout=$timeout")
+fi
+parallel=$(trim "${GATE_PARALLEL:-}")
+if [ -n "$parallel" ]; then
+  [[ "$parallel" =~ ^[1-9][0-9]{0,2}$ ]] || bad parallel "$parallel" "must be a whole number from 1"
+  args+=("--parallel=$parallel")
+fi
+dry_run=$(trim "${GATE_DRY_RUN:-}")
+case "${dry_run,,}" in
+  "" | false) ;;
+  true) args+=(--dry-run) ;;
+  *) bad dry-run "$dry_run" "must be true or false" ;;
+esac
+declare -a insecure
+lines insecure "$(printf '%s' "${GATE_INSECURE_REGISTRIES:-}" | tr ',' '\n')"
+for host in "${insecure[@]}"; do
+  [[ "$host" =~ ^[A-Za-z0-9.-]+(:[0-9]+)?$|^\[[0-9A-Fa-f:.]+\](:[0-9]+)?$ ]] ||
+    bad insecure-registry "$host" "must be HOST[:PORT], one per line"
+  args+=("--insecure-registry=$host")
+done
 scanners=$(trim "${GATE_SCANNERS:-}")
 if [ -n "$scanners" ]; then
   scanners=$(printf '%s' "$scanners" | tr -s ' \t\r\n,' ',')
-  args+=("--scanners=${scanners#,}")
+  scanners=${scanners#,}
+  scanners=${scanners%,}
+  [[ "$scanners" =~ ^(trivy|grype)(,(trivy|grype))*$ ]] ||
+    bad scanners "$scanners" "must name trivy and/or grype, comma-separated"
+  args+=("--scanners=$scanners")
 fi
 sarif=$(trim "${GATE_SARIF_FILE:-}")
 report=$(trim "${GATE_REPORT_FILE:-}")
