@@ -168,6 +168,11 @@ args+=(-- "${images[@]}")
 
 [ -z "${GATE_BIN:-}" ] || export PATH="$GATE_BIN:$PATH"
 export GITHUB_ACTIONS=true
+# The CLI's usage errors name these inputs instead of the flags they become.
+export CONTAINER_GATE_INPUTS="--policy=policy,--dockerfile=dockerfile,--build-arg=build-args,\
+--git-sha=git-sha,--mode=mode,--scanners=scanners,--fail-on=fail-on,--platform=platform,\
+--scanner-timeout=scanner-timeout,--insecure-registry=insecure-registry,--parallel=parallel,\
+--dry-run=dry-run,--sarif=sarif-file,--report-json=report-file"
 
 # The CLI writes its outputs to a private file first: if it stops before publishing a
 # verdict (bad input, crash), the step still reports verdict=error, never an empty verdict.
