@@ -21,6 +21,7 @@ from gate.errors import EXIT_ERROR, EXIT_PASS, EXIT_VIOLATION, GateError, UsageE
 from gate.facts import GatherOptions, Timer, gather
 from gate.model import CheckResult, Severity, Status, Subject, Verdict
 from gate.policy.model import Policy
+from gate.progress import Progress
 from gate.report.interface import Run
 from gate.report.terminal import TerminalRenderer
 
@@ -111,6 +112,7 @@ def _options(args: argparse.Namespace, policy: Policy) -> GatherOptions:
         dockerfiles=_dockerfiles(args, policy),
         build_args=_build_args(args.build_arg, os.environ),
         git_sha=args.git_sha,
+        progress=Progress.from_environment(),
     )
 
 
