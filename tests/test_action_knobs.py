@@ -264,3 +264,33 @@ def test_a_tampered_cached_archive_is_never_used(tmp_path: Path) -> None:
         INSTALL_SHA256_TRIVY=digest, CONTAINER_GATE_ASSET_CACHE=str(cache),
     )  # fmt: skip
     assert again.returncode == 0 and "(cached archive)" in again.stdout
+
+
+# --------------------------------------------------------------------------- docs
+
+
+def test_the_docs_use_one_placeholder_for_where_the_action_is_hosted() -> None:
+    texts = {
+        p: p.read_text(encoding="utf-8")
+        for p in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]
+    }
+    for path, text in texts.items():
+        assert "org/container-gate" not in text, path
+    action = texts[ROOT / "docs" / "ACTION.md"]
+    assert "Replace `OWNER/container-gate` with where you host" in action
+    assert all(
+        "OWNER/container-gate" in line or "uses: ./" in line
+        for text in texts.values()
+        for line in text.splitlines()
+        if "container-gate@" in line
+    )
+
+
+def test_the_docs_list_every_host_the_action_contacts() -> None:
+    action = (ROOT / "docs" / "ACTION.md").read_text(encoding="utf-8")
+    for host in (
+        "github.com", "pypi.org", "files.pythonhosted.org", "mirror.gcr.io", "ghcr.io",
+        "grype.anchore.io",
+    ):  # fmt: skip
+        assert f"`{host}`" in action, host
+    assert "Not contacted: **Sigstore**" in action
