@@ -33,7 +33,13 @@ escape() {
 die() {
   printf '::error title=container-gate::%s\n' "$(escape "$1")"
   if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
-    printf '## container-gate: ⛔ ERROR\n\n%s\n\n' "$1" >>"$GITHUB_STEP_SUMMARY" || true
+    # Markdown: the message quotes input values, so no HTML and no second line from them.
+    local shown=${1//&/&amp;}
+    shown=${shown//</&lt;}
+    shown=${shown//>/&gt;}
+    shown=${shown//$'\n'/ }
+    shown=${shown//$'\r'/ }
+    printf '## container-gate: ⛔ ERROR\n\n%s\n\n' "$shown" >>"$GITHUB_STEP_SUMMARY" || true
   fi
   exit 2
 }
