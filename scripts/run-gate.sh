@@ -86,13 +86,13 @@ mask "${REGISTRY_USERNAME:-}"
 : "${GATE_PYTHON:?GATE_PYTHON is not set}"
 out_dir=${GATE_OUT_DIR:-${RUNNER_TEMP:-/tmp}/container-gate}
 workdir=${GATE_WORKING_DIRECTORY:-.}
-cd -- "$workdir" 2>/dev/null || die "working-directory $workdir does not exist"
+cd -- "$workdir" 2>/dev/null || die "input \`working-directory\`: $workdir does not exist"
 
 declare -a images dockerfiles build_args args
 lines images "${GATE_IMAGES:-}"
 lines dockerfiles "${GATE_DOCKERFILES:-}"
 lines build_args "${GATE_BUILD_ARGS:-}"
-[ "${#images[@]}" -gt 0 ] || die "the image input is empty: name at least one image"
+[ "${#images[@]}" -gt 0 ] || die "input \`image\`: empty; name at least one image"
 
 args=(check)
 policy=$(trim "${GATE_POLICY:-}")

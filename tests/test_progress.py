@@ -72,7 +72,7 @@ def test_only_a_terminal_outside_ci_gets_a_rewritten_status_line(
         stream, {"CONTAINER_GATE_PROGRESS_INTERVAL": "0.05", **env}
     )
     with progress.step("grype: scanning", "app:1"):
-        time.sleep(0.2)
+        time.sleep(0.3)
     text = stream.getvalue()
     assert "grype: scanning: still running after" in text
     assert ("\r" in text) is rewrites
