@@ -10,7 +10,7 @@
 #   GATE_POLICY GATE_DOCKERFILES GATE_BUILD_ARGS GATE_GIT_SHA GATE_MODE GATE_SCANNERS
 #   GATE_SARIF_FILE GATE_REPORT_FILE GATE_WORKING_DIRECTORY
 #   GATE_PLATFORM GATE_SCANNER_TIMEOUT GATE_INSECURE_REGISTRIES GATE_PARALLEL GATE_DRY_RUN
-#   GATE_FAIL_ON
+#   GATE_FAIL_ON GATE_TRIVY_REPORT GATE_GRYPE_REPORT
 #   RUNNER_ARCH              the runner's architecture: the platform when none is given
 #   REGISTRY_USERNAME REGISTRY_PASSWORD   read by the CLI itself; masked here first
 #
@@ -166,6 +166,11 @@ if [ -n "$scanners" ]; then
     bad scanners "$scanners" "must name trivy and/or grype, comma-separated"
   args+=("--scanners=$scanners")
 fi
+for scanner in trivy grype; do
+  name="GATE_${scanner^^}_REPORT"
+  saved=$(trim "${!name:-}")
+  [ -z "$saved" ] || args+=("--$scanner-report=$saved")
+done
 sarif=$(trim "${GATE_SARIF_FILE:-}")
 report=$(trim "${GATE_REPORT_FILE:-}")
 args+=("--sarif=${sarif:-$out_dir/results.sarif}")
@@ -178,7 +183,8 @@ export GITHUB_ACTIONS=true
 export CONTAINER_GATE_INPUTS="--policy=policy,--dockerfile=dockerfile,--build-arg=build-args,\
 --git-sha=git-sha,--mode=mode,--scanners=scanners,--fail-on=fail-on,--platform=platform,\
 --scanner-timeout=scanner-timeout,--insecure-registry=insecure-registry,--parallel=parallel,\
---dry-run=dry-run,--sarif=sarif-file,--report-json=report-file"
+--dry-run=dry-run,--sarif=sarif-file,--report-json=report-file,--trivy-report=trivy-report,\
+--grype-report=grype-report"
 
 # The CLI writes its outputs to a private file first: if it stops before publishing a
 # verdict (bad input, crash), the step still reports verdict=error, never an empty verdict.

@@ -45,6 +45,8 @@ def stub_python(tmp_path: Path) -> Path:
         ("parallel", "GATE_PARALLEL"),
         ("dry-run", "GATE_DRY_RUN"),
         ("fail-on", "GATE_FAIL_ON"),
+        ("trivy-report", "GATE_TRIVY_REPORT"),
+        ("grype-report", "GATE_GRYPE_REPORT"),
     ],
 )
 def test_each_cli_knob_is_an_input_passed_through_env(name: str, variable: str) -> None:
@@ -120,6 +122,7 @@ def test_every_knob_becomes_its_flag(tmp_path: Path, stub_python: Path) -> None:
         GATE_PARALLEL="4",
         GATE_DRY_RUN="true",
         GATE_FAIL_ON="CRITICAL",
+        GATE_TRIVY_REPORT="out/trivy.json",
         STUB_VERDICT="pass",
     )
     argv = recorded["argv"][: recorded["argv"].index("--")]
@@ -130,6 +133,7 @@ def test_every_knob_becomes_its_flag(tmp_path: Path, stub_python: Path) -> None:
         "--parallel=4",
         "--dry-run",
         "--fail-on=CRITICAL",
+        "--trivy-report=out/trivy.json",
     ):
         assert flag in argv
 
