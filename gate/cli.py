@@ -64,6 +64,11 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--mode", choices=["enforce", "warn"], help="override the policy's mode")
     check.add_argument(
+        "--fail-on",
+        metavar="SEVERITY",
+        help="override vulnerabilities.fail_on: low, medium, high or critical (any case)",
+    )
+    check.add_argument(
         "--scanners", help="override the policy's scanners, comma-separated (trivy,grype)"
     )
     check.add_argument(
@@ -172,10 +177,13 @@ def _main(argv: Sequence[str] | None) -> int:
     except PolicyError as error:
         # Already FILE:LINE:COL: what is wrong; what is allowed (one line per problem).
         _print_error(error.message)
+        _publish_error(error)
         return EXIT_ERROR
     except GateError as error:
+        error = _in_input_terms(error)
         kind = "usage error" if isinstance(error, UsageError) else "error"
         _print_error(f"ERROR  {kind}: {error.message}\n{error.detail.rstrip()}")
+        _publish_error(error)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("ERROR  interrupted", file=sys.stderr)
@@ -187,6 +195,29 @@ def _main(argv: Sequence[str] | None) -> int:
             + traceback.format_exc()
         )
         return EXIT_ERROR
+
+
+def _in_input_terms(error: GateError) -> GateError:
+    """Inside the Action, a usage error names the input the user set, not the CLI flag."""
+    names = os.environ.get("CONTAINER_GATE_INPUTS")
+    if not names or not isinstance(error, UsageError):
+        return error
+    from gate.report.github import as_inputs
+
+    return UsageError(as_inputs(error.message, names), detail=error.detail)
+
+
+def _publish_error(error: GateError) -> None:
+    """In GitHub Actions, an error before any verdict is an annotation and a summary too:
+    otherwise it shows only in the raw log. Failing to write them changes nothing: exit 2."""
+    if os.environ.get("GITHUB_ACTIONS") != "true":
+        return
+    from gate.report.github import publish_error
+
+    try:
+        publish_error(error)
+    except GateError as failed:
+        print(f"ERROR  {failed.message}", file=sys.stderr)
 
 
 def _print_error(text: str) -> None:

@@ -1084,7 +1084,14 @@ def read_base_images(
         try:
             data = path.read_bytes()
         except OSError as error:
-            raise UsageError(f"cannot read Dockerfile {path}: {error.strerror or error}") from None
+            # Relative Dockerfile paths (--dockerfile, base_image.dockerfile) are the working
+            # directory's, as `docker build -f`; say so, since key paths are the policy's.
+            where = (
+                "" if path.is_absolute() else f" (relative to the working directory {Path.cwd()})"
+            )
+            raise UsageError(
+                f"cannot read Dockerfile {path}{where}: {error.strerror or error}"
+            ) from None
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as error:

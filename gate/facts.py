@@ -33,6 +33,7 @@ from gate.model import (
     UserFiles,
 )
 from gate.policy.model import Policy
+from gate.progress import Progress, silent
 
 if TYPE_CHECKING:
     from gate.image.sources import ImageSource
@@ -52,6 +53,7 @@ class GatherOptions:
     build_args: Mapping[str, str] = field(default_factory=dict)
     git_sha: str | None = None
     now: datetime | None = None
+    progress: Progress = field(default_factory=silent)
 
 
 @dataclass
@@ -207,6 +209,15 @@ def _config_from_reports(reports: tuple[ScanReport, ...]) -> ImageConfig | Unava
 # --------------------------------------------------------------------------- gathering
 
 
+_LONG_STEPS = {
+    "scan_trivy": "trivy: scanning",
+    "scan_grype": "grype: scanning",
+    "passwd": "reading /etc/passwd and /etc/group from the layers",
+    "signatures": "verifying signatures",
+}
+"""Gathering steps that can take long enough to need progress lines (gate.progress)."""
+
+
 @dataclass
 class _Gatherer:
     policy: Policy
@@ -217,7 +228,16 @@ class _Gatherer:
     saved: dict[str, ScanReport]
 
     def step(self, name: str, fn: Callable[[], T]) -> Callable[[], T | Unavailable]:
-        return lambda: _attempt(lambda: self.timer.timed(name, fn))
+        label = _LONG_STEPS.get(name)
+        if label is None:
+            return lambda: _attempt(lambda: self.timer.timed(name, fn))
+        image = self.source.subject.reference if self.source else None
+
+        def announced() -> T:
+            with self.options.progress.step(label, image):
+                return fn()
+
+        return lambda: _attempt(lambda: self.timer.timed(name, announced))
 
     def scan(self, name: str) -> ScanReport:
         """Run one scanner on the judged digest, and make sure that is what it scanned."""
@@ -284,7 +304,7 @@ class _Gatherer:
         from gate.image.passwd import read_user_files
 
         layers = self.source.layers
-        return _attempt(lambda: self.timer.timed("passwd", lambda: read_user_files(layers())))
+        return self.step("passwd", lambda: read_user_files(layers()))()
 
     def base_images(self) -> tuple[BaseImage, ...]:
         from gate.dockerfile import read_base_images
@@ -345,7 +365,13 @@ def gather(
                 image, insecure_hosts=options.insecure_hosts, platform=options.platform
             )
 
-        source = timer.timed("resolve", resolve)
+        opening = (
+            "exporting from the Docker engine"
+            if image.startswith("docker-daemon:")
+            else "opening the image"
+        )
+        with options.progress.step(opening, image):
+            source = timer.timed("resolve", resolve)
     saved = {
         name: timer.timed(f"parse_{name}", lambda p=path, n=name: scanner_for(n).parse_report(p))  # type: ignore[misc]
         for name, path in options.reports.items()

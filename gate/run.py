@@ -20,8 +20,9 @@ from gate.core import evaluate, required_facts
 from gate.errors import EXIT_ERROR, EXIT_PASS, EXIT_VIOLATION, GateError, UsageError
 from gate.facts import GatherOptions, Timer, gather
 from gate.masking import write_file
-from gate.model import CheckResult, Status, Subject, Verdict
+from gate.model import CheckResult, Severity, Status, Subject, Verdict
 from gate.policy.model import Policy
+from gate.progress import Progress
 from gate.report.interface import Run
 from gate.report.terminal import TerminalRenderer
 
@@ -41,6 +42,8 @@ def _load_policy(args: argparse.Namespace) -> tuple[Policy, list[str]]:
         )
     if args.mode:
         loaded = replace(loaded, mode=args.mode)
+    if args.fail_on:
+        loaded = _with_fail_on(loaded, args.fail_on)
     if args.scanners:
         names = tuple(n.strip() for n in args.scanners.split(",") if n.strip())
         unknown = sorted(set(names) - {"trivy", "grype"})
@@ -53,6 +56,17 @@ def _load_policy(args: argparse.Namespace) -> tuple[Policy, list[str]]:
             raise UsageError("--scanners given, but the policy has no vulnerabilities section")
         loaded = replace(loaded, vulnerabilities=replace(loaded.vulnerabilities, scanners=names))
     return loaded, notes
+
+
+def _with_fail_on(policy: Policy, word: str) -> Policy:
+    """``--fail-on HIGH``: the threshold, in any case, as Trivy's ``--severity`` words."""
+    labels = [s.label for s in Severity if s is not Severity.UNKNOWN]
+    if word.strip().lower() not in labels:
+        raise UsageError(f"--fail-on: {word!r} is not a severity; allowed: {', '.join(labels)}")
+    if policy.vulnerabilities is None:
+        raise UsageError("--fail-on given, but the policy has no vulnerabilities section")
+    threshold = Severity[word.strip().upper()]
+    return replace(policy, vulnerabilities=replace(policy.vulnerabilities, fail_on=threshold))
 
 
 def _build_args(pairs: list[str], environ: Mapping[str, str]) -> dict[str, str]:
@@ -102,6 +116,7 @@ def _options(args: argparse.Namespace, policy: Policy) -> GatherOptions:
         dockerfiles=_dockerfiles(args, policy),
         build_args=_build_args(args.build_arg, os.environ),
         git_sha=args.git_sha,
+        progress=Progress.from_environment(),
     )
 
 

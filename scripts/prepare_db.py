@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from gate.progress import Progress, silent
 from gate.report.github import escape_data
 
 EXIT_READY = 0
@@ -146,6 +147,36 @@ SCANNERS = {
 }
 
 
+def db_size(scanner: Scanner, env: dict[str, str]) -> int | None:
+    """Bytes on disk of the scanner's DB directory (TRIVY_CACHE_DIR/db, GRYPE_DB_CACHE_DIR)."""
+    base = env.get("TRIVY_CACHE_DIR" if scanner.name == "trivy" else "GRYPE_DB_CACHE_DIR")
+    if not base:
+        return None
+    root = Path(base) / "db" if scanner.name == "trivy" else Path(base)
+    total = 0
+    for path in root.rglob("*"):
+        try:
+            if path.is_file() and not path.is_symlink():
+                total += path.stat().st_size
+        except OSError:
+            continue
+    return total
+
+
+def describe_db(scanner: Scanner, env: dict[str, str], timeout: float, now: datetime) -> str:
+    """``built … (N h old), M MB``: what the gate will judge with, for the progress log."""
+    built = scanner.built(env, timeout)
+    size = db_size(scanner, env)
+    age = (
+        f"built {built:%Y-%m-%dT%H:%M:%SZ} "
+        f"({max(0.0, (now - built).total_seconds()) / 3600:.1f} h old)"
+        if built
+        else "build time unknown"
+    )
+    shown = f"{size / 1e6:.1f} MB" if size is not None else "size unknown"
+    return f"{scanner.name}: vulnerability DB ready: {age}, {shown}"
+
+
 def say(message: str, *, kind: str | None = None) -> None:
     if kind is not None and os.environ.get("GITHUB_ACTIONS") == "true":
         print(f"::{kind}::{escape_data(message)}", flush=True)
@@ -161,12 +192,16 @@ def prepare(
     max_age: timedelta,
     timeout: float,
     now: datetime,
+    progress: Progress | None = None,
 ) -> None:
+    progress = progress or silent()
     attempts = len(delays) + 1
     for number in range(1, attempts + 1):
-        attempt = run(scanner.command, env, timeout)
+        with progress.step(f"{scanner.name}: downloading the vulnerability DB"):
+            attempt = run(scanner.command, env, timeout)
         if attempt.returncode == 0:
             say(f"{scanner.name}: vulnerability DB ready")
+            progress.say(describe_db(scanner, env, timeout, now))
             return
         if not attempt.rate_limited:
             raise PrepareError(
@@ -239,6 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         delays = _delays()
         timeout = _float_env("CONTAINER_GATE_DB_TIMEOUT", DEFAULT_TIMEOUT) or DEFAULT_TIMEOUT
         env = dict(os.environ)
+        progress = Progress.from_environment()
         for name in names:
             prepare(
                 SCANNERS[name],
@@ -247,6 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 max_age=max_age,
                 timeout=timeout,
                 now=datetime.now(timezone.utc),
+                progress=progress,
             )
     except PrepareError as error:
         say(str(error), kind="error")

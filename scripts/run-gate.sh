@@ -9,6 +9,9 @@
 #   GATE_IMAGES              image references, one per line (several allowed)
 #   GATE_POLICY GATE_DOCKERFILES GATE_BUILD_ARGS GATE_GIT_SHA GATE_MODE GATE_SCANNERS
 #   GATE_SARIF_FILE GATE_REPORT_FILE GATE_WORKING_DIRECTORY
+#   GATE_PLATFORM GATE_SCANNER_TIMEOUT GATE_INSECURE_REGISTRIES GATE_PARALLEL GATE_DRY_RUN
+#   GATE_FAIL_ON GATE_TRIVY_REPORT GATE_GRYPE_REPORT
+#   RUNNER_ARCH              the runner's architecture: the platform when none is given
 #   REGISTRY_USERNAME REGISTRY_PASSWORD   read by the CLI itself; masked here first
 #
 # Every value becomes exactly one argv entry (bash arrays, `--opt=value`, images after `--`),
@@ -29,7 +32,21 @@ escape() {
 
 die() {
   printf '::error title=container-gate::%s\n' "$(escape "$1")"
+  if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
+    # Markdown: the message quotes input values, so no HTML and no second line from them.
+    local shown=${1//&/&amp;}
+    shown=${shown//</&lt;}
+    shown=${shown//>/&gt;}
+    shown=${shown//$'\n'/ }
+    shown=${shown//$'\r'/ }
+    printf '## container-gate: ⛔ ERROR\n\n%s\n\n' "$shown" >>"$GITHUB_STEP_SUMMARY" || true
+  fi
   exit 2
+}
+
+# bad NAME VALUE WHAT: an input that cannot be right, named as the workflow spells it.
+bad() {
+  die "input \`$1\`: $3, got '$2'"
 }
 
 trim() {
@@ -69,13 +86,13 @@ mask "${REGISTRY_USERNAME:-}"
 : "${GATE_PYTHON:?GATE_PYTHON is not set}"
 out_dir=${GATE_OUT_DIR:-${RUNNER_TEMP:-/tmp}/container-gate}
 workdir=${GATE_WORKING_DIRECTORY:-.}
-cd -- "$workdir" 2>/dev/null || die "working-directory $workdir does not exist"
+cd -- "$workdir" 2>/dev/null || die "input \`working-directory\`: $workdir does not exist"
 
 declare -a images dockerfiles build_args args
 lines images "${GATE_IMAGES:-}"
 lines dockerfiles "${GATE_DOCKERFILES:-}"
 lines build_args "${GATE_BUILD_ARGS:-}"
-[ "${#images[@]}" -gt 0 ] || die "the image input is empty: name at least one image"
+[ "${#images[@]}" -gt 0 ] || die "input \`image\`: empty; name at least one image"
 
 args=(check)
 policy=$(trim "${GATE_POLICY:-}")
@@ -91,12 +108,69 @@ for build_arg in "${build_args[@]}"; do args+=("--build-arg=$build_arg"); done
 git_sha=$(trim "${GATE_GIT_SHA:-}")
 [ -z "$git_sha" ] || args+=("--git-sha=$git_sha")
 mode=$(trim "${GATE_MODE:-}")
-[ -z "$mode" ] || args+=("--mode=$mode")
+if [ -n "$mode" ]; then
+  [[ "$mode" =~ ^(enforce|warn)$ ]] || bad mode "$mode" "must be enforce or warn"
+  args+=("--mode=$mode")
+fi
+fail_on=$(trim "${GATE_FAIL_ON:-}")
+if [ -n "$fail_on" ]; then
+  [[ "${fail_on,,}" =~ ^(low|medium|high|critical)$ ]] ||
+    bad fail-on "$fail_on" "must be low, medium, high or critical"
+  args+=("--fail-on=$fail_on")
+fi
+platform=$(trim "${GATE_PLATFORM:-}")
+if [ -z "$platform" ]; then
+  # The runner's own architecture, as RUNNER_ARCH names it; other values keep the CLI's
+  # default (linux/amd64).
+  case "${RUNNER_ARCH:-}" in
+    X64) platform=linux/amd64 ;;
+    ARM64) platform=linux/arm64 ;;
+    ARM) platform=linux/arm/v7 ;;
+  esac
+fi
+if [ -n "$platform" ]; then
+  [[ "$platform" =~ ^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){0,2}$ ]] ||
+    bad platform "$platform" "must be OS/ARCH[/VARIANT], e.g. linux/arm64"
+  args+=("--platform=$platform")
+fi
+timeout=$(trim "${GATE_SCANNER_TIMEOUT:-}")
+if [ -n "$timeout" ]; then
+  [[ "$timeout" =~ ^[0-9]+(\.[0-9]+)?$ ]] && [[ "$timeout" =~ [1-9] ]] ||
+    bad scanner-timeout "$timeout" "must be a positive number of seconds"
+  args+=("--scanner-timeout=$timeout")
+fi
+parallel=$(trim "${GATE_PARALLEL:-}")
+if [ -n "$parallel" ]; then
+  [[ "$parallel" =~ ^[1-9][0-9]{0,2}$ ]] || bad parallel "$parallel" "must be a whole number from 1"
+  args+=("--parallel=$parallel")
+fi
+dry_run=$(trim "${GATE_DRY_RUN:-}")
+case "${dry_run,,}" in
+  "" | false) ;;
+  true) args+=(--dry-run) ;;
+  *) bad dry-run "$dry_run" "must be true or false" ;;
+esac
+declare -a insecure
+lines insecure "$(printf '%s' "${GATE_INSECURE_REGISTRIES:-}" | tr ',' '\n')"
+for host in "${insecure[@]}"; do
+  [[ "$host" =~ ^[A-Za-z0-9.-]+(:[0-9]+)?$|^\[[0-9A-Fa-f:.]+\](:[0-9]+)?$ ]] ||
+    bad insecure-registry "$host" "must be HOST[:PORT], one per line"
+  args+=("--insecure-registry=$host")
+done
 scanners=$(trim "${GATE_SCANNERS:-}")
 if [ -n "$scanners" ]; then
   scanners=$(printf '%s' "$scanners" | tr -s ' \t\r\n,' ',')
-  args+=("--scanners=${scanners#,}")
+  scanners=${scanners#,}
+  scanners=${scanners%,}
+  [[ "$scanners" =~ ^(trivy|grype)(,(trivy|grype))*$ ]] ||
+    bad scanners "$scanners" "must name trivy and/or grype, comma-separated"
+  args+=("--scanners=$scanners")
 fi
+for scanner in trivy grype; do
+  name="GATE_${scanner^^}_REPORT"
+  saved=$(trim "${!name:-}")
+  [ -z "$saved" ] || args+=("--$scanner-report=$saved")
+done
 sarif=$(trim "${GATE_SARIF_FILE:-}")
 report=$(trim "${GATE_REPORT_FILE:-}")
 args+=("--sarif=${sarif:-$out_dir/results.sarif}")
@@ -105,6 +179,12 @@ args+=(-- "${images[@]}")
 
 [ -z "${GATE_BIN:-}" ] || export PATH="$GATE_BIN:$PATH"
 export GITHUB_ACTIONS=true
+# The CLI's usage errors name these inputs instead of the flags they become.
+export CONTAINER_GATE_INPUTS="--policy=policy,--dockerfile=dockerfile,--build-arg=build-args,\
+--git-sha=git-sha,--mode=mode,--scanners=scanners,--fail-on=fail-on,--platform=platform,\
+--scanner-timeout=scanner-timeout,--insecure-registry=insecure-registry,--parallel=parallel,\
+--dry-run=dry-run,--sarif=sarif-file,--report-json=report-file,--trivy-report=trivy-report,\
+--grype-report=grype-report"
 
 # The CLI writes its outputs to a private file first: if it stops before publishing a
 # verdict (bad input, crash), the step still reports verdict=error, never an empty verdict.

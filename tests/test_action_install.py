@@ -47,7 +47,7 @@ def recorded_asset(tool: str) -> tuple[str, str, str]:
 
 
 def install(
-    *tools: str, script: Path = SCRIPT, assets: Path | str, dest: Path
+    *tools: str, script: Path = SCRIPT, assets: Path | str, dest: Path, **env: str
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["bash", str(script), *tools],
@@ -55,6 +55,7 @@ def install(
             "PATH": "/usr/local/bin:/usr/bin:/bin",
             "INSTALL_DIR": str(dest),
             "CONTAINER_GATE_DOWNLOAD_BASE": str(assets),
+            **env,
         },
         capture_output=True,
         text=True,

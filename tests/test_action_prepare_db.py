@@ -88,6 +88,7 @@ def prepare(
         "STUB_COUNTER": str(counter),
         "STUB_MESSAGE": TRIVY_RATE_LIMIT,
         "CONTAINER_GATE_DB_RETRY_DELAYS": "0,0,0",
+        "PYTHONPATH": str(ROOT),  # this checkout's gate package
         **env,
     }
     result = subprocess.run(
@@ -100,6 +101,15 @@ def prepare(
     )
     calls = int(counter.read_text()) if counter.exists() else 0
     return result, calls
+
+
+def test_when_the_db_is_ready_its_age_and_size_go_to_stderr(tmp_path: Path, stubs: Path) -> None:
+    result, _ = prepare(tmp_path, stubs)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "container-gate: trivy: downloading the vulnerability DB" in result.stderr
+    ready = [line for line in result.stderr.splitlines() if "vulnerability DB ready" in line]
+    assert len(ready) == 1 and "h old), 0.0 MB" in ready[0] and "(0.0 h old)" in ready[0]
+    assert "h old" not in result.stdout
 
 
 def test_a_successful_download_needs_no_retry(tmp_path: Path, stubs: Path) -> None:

@@ -95,14 +95,14 @@ def test_hostile_values_are_passed_verbatim_never_executed(
         tmp_path,
         stub_python,
         GATE_IMAGES="--policy=/etc/passwd\napp:1",
-        GATE_MODE=hostile,
+        GATE_GIT_SHA=hostile,
         GATE_BUILD_ARGS="VERSION=1 2\nNOTE=a;b",
         GATE_DOCKERFILES="docker/Dockerfile *\n",
         STUB_VERDICT="pass",
     )
     assert result.returncode == 0, result.stderr
     argv = recorded["argv"]
-    assert f"--mode={hostile}" in argv
+    assert f"--git-sha={hostile}" in argv
     assert [a for a in argv if a.startswith("--build-arg")] == [
         "--build-arg=VERSION=1 2",
         "--build-arg=NOTE=a;b",

@@ -114,3 +114,66 @@ def test_immutable_accepts_a_digest_reference():
     result = judge(IMMUTABLE, None, git_sha=None)
     assert result.status is Status.PASS
     assert "digest" in result.summary
+
+
+# --------------------------------------------------------------------------- tag patterns
+
+
+def pattern(text: str) -> Policy:
+    return Policy("test", image=ImagePolicy(tag="git-sha", tag_pattern=text))
+
+
+METADATA_ACTION = pattern("sha-{short_sha}")
+
+
+def test_metadata_action_sha_tag_passes():
+    """docker/metadata-action's ``type=sha`` default: ``sha-`` and the first 7 hex digits."""
+    result = judge(METADATA_ACTION, f"sha-{SHA[:7]}")
+    assert result.status is Status.PASS
+    assert result.evidence["matched"] == "pattern"
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        SHA[:7],  # the bare short SHA: not what the pattern says
+        f"sha-{SHA[:8]}",  # the pattern matches the whole tag, not a prefix of it
+        f"sha-{SHA[:6]}",
+        f"sha-{SHA}",
+        f"sha-{SHA[:7]}-debug",
+        f"x-sha-{SHA[:7]}",
+        f"SHA-{SHA[:7]}",  # literal text is compared exactly
+        "sha-0000000",
+    ],
+)
+def test_a_tag_that_is_not_the_pattern_exactly_fails(tag: str):
+    result = judge(METADATA_ACTION, tag)
+    assert result.status is Status.FAIL
+    assert f"sha-{SHA[:7]}" in result.summary
+
+
+def test_hex_in_a_pattern_is_compared_case_insensitively():
+    assert judge(METADATA_ACTION, f"sha-{SHA[:7].upper()}").status is Status.PASS
+
+
+@pytest.mark.parametrize(
+    ("text", "tag"),
+    [
+        ("{sha}", SHA),
+        ("{short_sha:12}-amd64", f"{SHA[:12]}-amd64"),
+        ("v1.4-{short_sha}", f"v1.4-{SHA[:7]}"),
+        ("{sha}.{short_sha}", f"{SHA}.{SHA[:7]}"),
+    ],
+)
+def test_placeholders_fill_in_the_commit(text: str, tag: str):
+    assert judge(pattern(text), tag).status is Status.PASS
+
+
+def test_a_pattern_without_a_known_sha_is_an_error():
+    assert judge(METADATA_ACTION, f"sha-{SHA[:7]}", git_sha=None).status is Status.ERROR
+
+
+def test_a_pattern_on_a_digest_only_reference_fails_and_shows_the_expected_tag():
+    result = judge(METADATA_ACTION, None)
+    assert result.status is Status.FAIL
+    assert f"sha-{SHA[:7]}" in result.summary

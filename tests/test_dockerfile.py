@@ -320,6 +320,15 @@ def test_missing_dockerfile_is_a_usage_error(tmp_path: Path):
         read_base_images([tmp_path])
 
 
+def test_a_missing_relative_dockerfile_says_it_is_relative_to_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError) as caught:
+        read_base_images([Path("docker/Dockerfile")])
+    assert f"(relative to the working directory {tmp_path})" in caught.value.message
+
+
 def test_non_utf8_dockerfile_is_a_usage_error(tmp_path: Path):
     path = tmp_path / "Dockerfile"
     path.write_bytes(b"FROM debian\n# \xff\xfe\n")

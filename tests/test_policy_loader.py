@@ -514,3 +514,106 @@ def test_unreadable_policy_file_is_a_policy_error(tmp_path):
         load_policy(tmp_path / "absent.yml")
     with pytest.raises(PolicyError, match="cannot read the policy: Is a directory"):
         load_policy(tmp_path)
+
+
+# --------------------------------------------------------------------------- tag patterns
+
+
+def test_a_tag_pattern_loads_as_the_git_sha_rule():
+    policy = parse('version: 1\nimage:\n  tag: {pattern: "sha-{short_sha}"}\n')
+    assert policy.image is not None
+    assert (policy.image.tag, policy.image.tag_pattern) == ("git-sha", "sha-{short_sha}")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ("release", "names no commit"),
+        ("sha-{short}", "'{' cannot appear in a tag"),
+        ("sha/{sha}", "'/' cannot appear in a tag"),
+        ("{short_sha:3}", "N must be 7 to 40"),
+        ("{sha:12}", "use {short_sha:N}"),
+        ("-{sha}", "cannot start with"),
+    ],
+)
+def test_a_bad_tag_pattern_is_refused_at_its_position(pattern: str, expected: str):
+    message = error_of(f'version: 1\nimage:\n  tag:\n    pattern: "{pattern}"\n')
+    assert message.startswith("policy.yml:4:14: image.tag.pattern: "), message
+    assert expected in message
+
+
+@pytest.mark.parametrize(
+    ("tag", "expected"),
+    [
+        ("latest", "'latest' is not allowed; must be one of git-sha, immutable, any, or {pattern:"),
+        ("{patern: x}", "unknown key 'patern'"),
+        ("{pattern: 7}", "pattern: expected a non-empty string, got an integer"),
+    ],
+)
+def test_a_bad_tag_says_what_tag_allows(tag: str, expected: str):
+    message = error_of(f"version: 1\nimage:\n  tag: {tag}\n")
+    assert message.startswith("policy.yml:3:8: image.tag: "), message
+    assert expected in message
+
+
+# --------------------------------------------------------------------------- migrating
+
+
+@pytest.mark.parametrize(
+    ("severity", "threshold"),
+    [("HIGH,CRITICAL", "high"), ("CRITICAL", "critical"), ("[MEDIUM, HIGH, CRITICAL]", "medium")],
+)
+def test_trivy_severity_points_at_fail_on(severity: str, threshold: str):
+    message = error_of(f"version: 1\nvulnerabilities:\n  severity: {severity}\n")
+    assert message.startswith("policy.yml:3:3: vulnerabilities: unknown key 'severity'")
+    assert f"use vulnerabilities.fail_on: {threshold}" in message
+
+
+@pytest.mark.parametrize(
+    ("flag", "ours"),
+    [
+        ("certificate-identity", "subject"),
+        ("certificate-identity-regexp", "subject_regex"),
+        ("certificate-oidc-issuer", "issuer"),
+        ("certificate-oidc-issuer-regexp", "issuer_regex"),
+    ],
+)
+def test_cosign_flags_point_at_the_keyless_keys(flag: str, ours: str):
+    message = error_of(
+        "version: 1\nsignature:\n  authorities:\n    - name: ci\n"
+        f"      keyless:\n        issuer: https://token.actions.githubusercontent.com\n"
+        f"        subject: x\n        {flag}: y\n"
+    )
+    assert f"unknown key {flag!r} (cosign's --{flag} is {ours} in a keyless authority" in message
+
+
+@pytest.mark.parametrize(
+    "uri", ["awskms:///alias/release", "gcpkms://projects/p/keyRings/r", "azurekms://v.vault",
+            "hashivault://transit", "k8s://ns/secret"],
+)  # fmt: skip
+def test_a_kms_key_uri_is_refused_as_unsupported(uri: str):
+    message = error_of(f"version: 1\nsignature:\n  authorities:\n    - name: k\n      key: {uri}\n")
+    assert message.startswith("policy.yml:5:12: signature.authorities[0].key: KMS keys are not")
+    assert "cosign public-key --key" in message
+
+
+def test_ignore_unfixed_spelled_as_trivys_flag_says_what_the_gate_does():
+    message = error_of("version: 1\nvulnerabilities:\n  ignore-unfixed: true\n")
+    assert "write vulnerabilities.ignore_unfixed: true: findings with no fixed version" in message
+
+
+@pytest.mark.parametrize("word", ["HIGH", "High", "critical", "LOW"])
+def test_upper_case_severities_are_accepted(word: str):
+    policy = parse(f"version: 1\nvulnerabilities:\n  fail_on: {word}\n  unknown_as: {word}\n")
+    assert policy.vulnerabilities is not None
+    assert policy.vulnerabilities.fail_on is Severity[word.upper()]
+    assert policy.vulnerabilities.unknown_as is Severity[word.upper()]
+
+
+def test_a_missing_key_file_says_where_it_was_looked_for(tmp_path):
+    message = error_of(
+        "version: 1\nsignature:\n  authorities:\n    - {name: k, key: keys/cosign.pub}\n",
+        base_dir=tmp_path,
+    )
+    assert "relative paths are relative to the policy file" in message
+    assert str(tmp_path / "keys" / "cosign.pub") in message

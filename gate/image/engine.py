@@ -26,8 +26,8 @@ from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from gate.errors import EngineError, UsageError
-from gate.image.auth import docker_config_path
 from gate.image.registry import is_loopback, seconds_from
+from gate.redact import docker_config_path
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 TIMEOUT_VARIABLE = "CONTAINER_GATE_ENGINE_TIMEOUT"

@@ -127,6 +127,7 @@ def parse_policy(data: bytes, *, source: str, base_dir: Path) -> Policy:
         document, where = read_yaml(data)
     except YamlProblem as problem:
         raise _error(source, problem) from None
+    _lower_severities(document)
     problems = _schema_problems(document, where)
     if problems:
         raise PolicyError("\n".join(f"{source}:{m.line}:{m.col}: {text}" for m, text in problems))
@@ -134,6 +135,17 @@ def parse_policy(data: bytes, *, source: str, base_dir: Path) -> Policy:
         return _build(document, where, source, base_dir)
     except YamlProblem as problem:
         raise _error(source, problem) from None
+
+
+def _lower_severities(document: Any) -> None:
+    """``fail_on: HIGH`` is read as ``high``: Trivy and Grype write severities upper-case."""
+    vulns = document.get("vulnerabilities") if isinstance(document, dict) else None
+    if not isinstance(vulns, dict):
+        return
+    for key in ("fail_on", "unknown_as"):
+        value = vulns.get(key)
+        if isinstance(value, str) and value.lower() in _SEVERITIES:
+            vulns[key] = value.lower()
 
 
 def _error(source: str, problem: YamlProblem) -> PolicyError:
@@ -176,6 +188,50 @@ def _did_you_mean(key: str, allowed: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+_SEVERITIES = ("low", "medium", "high", "critical")
+
+_COSIGN_FLAGS = {
+    "certificate-identity": "subject",
+    "certificate-identity-regexp": "subject_regex",
+    "certificate-oidc-issuer": "issuer",
+    "certificate-oidc-issuer-regexp": "issuer_regex",
+}
+"""cosign verify's flags, and the keyless key that says the same thing here."""
+
+_UNFIXED = (
+    "write vulnerabilities.ignore_unfixed: true: findings with no fixed version then do not "
+    "fail (those with a fix still do); the default, false, fails on both"
+)
+
+
+def _severity_hint(value: Any) -> str:
+    """Trivy's ``--severity HIGH,CRITICAL`` lists severities; the gate takes a threshold."""
+    words = value.split(",") if isinstance(value, str) else value
+    listed = (
+        [w.strip().lower() for w in words if isinstance(w, str)] if isinstance(words, list) else []
+    )
+    ranked = [w for w in _SEVERITIES if w in listed]
+    lowest = ranked[0] if ranked else "high"
+    hint = f" (use vulnerabilities.fail_on: {lowest}: that severity and every one above it fail"
+    if "unknown" in listed:
+        hint += "; findings of unknown severity are judged at vulnerabilities.unknown_as"
+    return hint + ")"
+
+
+def _foreign_key(key: str, value: Any) -> str:
+    """Point a key from Trivy, Grype or cosign at the gate's own word for it."""
+    if key in ("severity", "severities", "fail-on"):
+        return _severity_hint(value)
+    if key in _COSIGN_FLAGS:
+        return (
+            f" (cosign's --{key} is {_COSIGN_FLAGS[key]} in a keyless authority: "
+            "keyless: {issuer: …, subject: …})"
+        )
+    if key in ("ignore-unfixed", "only-fixed", "ignore_unfixed"):
+        return f" ({_UNFIXED})"
+    return ""
+
+
 def _type_hint(expected: Any, value: Any, path: Path_) -> str:
     """What YAML did to the value, when that is the likely cause of the type error."""
     wants = set(expected) if isinstance(expected, list) else {expected}
@@ -199,7 +255,8 @@ def _describe(error: Any, where: SourceMap, document: dict[str, Any]) -> list[tu
             (
                 where.key((*path, key)),
                 f"{at if path else 'top level'}: unknown key {key!r}"
-                f"{_did_you_mean(key, allowed)}; allowed keys: {_allowed_keys(schema)}",
+                f"{_foreign_key(key, value[key]) or _did_you_mean(key, allowed)}; "
+                f"allowed keys: {_allowed_keys(schema)}",
             )
             for key in value
             if key not in allowed
@@ -258,9 +315,24 @@ def _describe(error: Any, where: SourceMap, document: dict[str, Any]) -> list[tu
                 "subject or subject_regex",
             )
         ]
+    if kind == "oneOf" and path == ("image", "tag"):
+        return [(where.value(path), f"{at}: {_tag_problem(value)}")]
     if kind == "oneOf" and path and path[-1] == "dockerfile":
         return [(where.value(path), f"{at}: expected a path or a non-empty list of paths")]
     return [(where.value(path), f"{at}: {error.message}")]
+
+
+def _tag_problem(value: Any) -> str:
+    """``image.tag`` is a word or ``{pattern: …}``; say which part of which is wrong."""
+    shape = 'git-sha, immutable, any, or {pattern: "sha-{short_sha}"}'
+    if not isinstance(value, dict):
+        return f"{_shown(value)} is not allowed; must be one of {shape}"
+    extra = sorted(set(value) - {"pattern"})
+    if extra:
+        return f"unknown key {extra[0]!r}; a tag mapping has only pattern"
+    if "pattern" not in value:
+        return "missing required key 'pattern'"
+    return f"pattern: expected a non-empty string, got {_type_name(value['pattern'])}"
 
 
 def _checks_nothing(document: dict[str, Any], where: SourceMap) -> tuple[Mark, str]:
@@ -334,14 +406,26 @@ def _regex(value: str | None, where: SourceMap, path: Path_) -> str | None:
     return value
 
 
+_KMS = re.compile(r"(awskms|gcpkms|azurekms|hashivault|k8s)://")
+
+
 def _file(value: str | None, where: SourceMap, path: Path_, base_dir: Path) -> Path | None:
+    """A file named in the policy: relative paths resolve from the policy file's directory."""
     if value is None:
         return None
+    if _KMS.match(value):
+        raise YamlProblem(
+            where.value(path),
+            f"{_dotted(path)}: KMS keys are not supported ({value.split('://')[0]}://): the gate "
+            "verifies offline against a PEM public key file; export it with "
+            "`cosign public-key --key URI > cosign.pub` and name that file",
+        )
     resolved = (base_dir / value).resolve()
     if not resolved.is_file():
         raise YamlProblem(
             where.value(path),
-            f"{_dotted(path)}: file {value!r} not found (relative to the policy file)",
+            f"{_dotted(path)}: file {value!r} not found (relative paths are relative to the "
+            f"policy file; looked for {resolved})",
         )
     return resolved
 
@@ -378,11 +462,29 @@ def _finite(value: float | None, where: SourceMap, path: Path_) -> float | None:
     return value
 
 
+def _tag_pattern(tag: Any, where: SourceMap) -> str | None:
+    """The ``{pattern: …}`` form of ``image.tag``, checked the way the tag check reads it."""
+    if not isinstance(tag, dict):
+        return None
+    from gate.checks.tag import TagPatternError, pattern_parts
+
+    pattern: str = tag["pattern"]
+    try:
+        pattern_parts(pattern)
+    except TagPatternError as error:
+        path = ("image", "tag", "pattern")
+        raise YamlProblem(where.value(path), f"{_dotted(path)}: {error}") from None
+    return pattern
+
+
 def _image(doc: dict[str, Any], where: SourceMap) -> ImagePolicy:
     max_age = doc.get("max_age_days")
+    tag = doc.get("tag", "any")
+    pattern = _tag_pattern(tag, where)
     return ImagePolicy(
         non_root=doc.get("non_root", False),
-        tag=doc.get("tag", "any"),
+        tag="git-sha" if pattern is not None else tag,
+        tag_pattern=pattern,
         mutable_tags=tuple(doc.get("mutable_tags", DEFAULT_MUTABLE_TAGS)),
         max_age_days=None if max_age is None else int(max_age),  # the schema allows 90.0
         max_size_mb=_finite(doc.get("max_size_mb"), where, ("image", "max_size_mb")),

@@ -52,6 +52,8 @@ class SecretsPolicy:
 class ImagePolicy:
     non_root: bool = False
     tag: Literal["git-sha", "immutable", "any"] = "any"
+    tag_pattern: str | None = None
+    """With ``tag: git-sha``: the tag around the commit, e.g. ``sha-{short_sha}``."""
     mutable_tags: tuple[str, ...] = DEFAULT_MUTABLE_TAGS
     max_age_days: int | None = None
     max_size_mb: float | None = None

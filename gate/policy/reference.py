@@ -51,6 +51,9 @@ def _rows(node: dict[str, Any], prefix: str, required: set[str]) -> Iterator[str
         if target.get("type") == "object":
             sub = f"{path}[]." if child.get("type") == "array" else f"{path}."
             yield from _rows(target, sub, set(target.get("required", [])))
+        for option in child.get("oneOf", []) if "type" not in child else []:
+            if option.get("type") == "object":  # a key that is a word or a mapping (image.tag)
+                yield from _rows(option, f"{path}.", set(option.get("required", [])))
 
 
 def reference_markdown() -> str:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from gate.errors import GateError
+from gate.errors import GateError, PolicyError, UsageError
 from gate.masking import write_file
 from gate.model import CheckResult, Problem, Severity, Status, Verdict
 from gate.report.interface import Run
@@ -431,3 +431,80 @@ def publish(
     if output_file:
         values = outputs(run, report_path=report_path, sarif_path=sarif_path, cwd=cwd)
         _append("GITHUB_OUTPUT", output_file, format_outputs(values))
+
+
+# ------------------------------------------------------------- errors before a verdict
+
+_POSITIONED = re.compile(r"(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<message>.*)")
+_FLAG = re.compile(r"--[a-z][a-z-]*")
+
+
+def as_inputs(message: str, names: str) -> str:
+    """Name CLI flags as the inputs that set them (``--platform`` -> input `platform`).
+
+    ``names`` is ``--flag=input,…``, as the Action's run-gate.sh exports it in
+    ``CONTAINER_GATE_INPUTS``: the wrapper owns the mapping, the CLI knows no Action.
+    """
+    mapping = dict(pair.split("=", 1) for pair in names.split(",") if "=" in pair)
+    return _FLAG.sub(lambda m: f"input `{mapping[m[0]]}`" if m[0] in mapping else m[0], message)
+
+
+def error_commands(error: GateError, *, root: Path, cwd: Path) -> list[str]:
+    """``::error`` annotations for a run that stopped before any verdict.
+
+    A policy error becomes one annotation per problem on the policy file at its line and
+    column (``FILE:LINE:COL: …``, as ``gate.policy.loader`` writes them), so the pull
+    request shows it on the line to fix.
+    """
+    if not isinstance(error, PolicyError):
+        kind = "usage error" if isinstance(error, UsageError) else "error"
+        detail = error.detail.strip().splitlines()[-1:] if error.detail else []
+        return [
+            _command("error", "\n".join([error.message, *detail]), title=f"container-gate {kind}")
+        ]
+    lines = []
+    for text in error.message.splitlines()[:MAX_LOCATED_ANNOTATIONS]:
+        found = _POSITIONED.fullmatch(text)
+        if found is None:
+            lines.append(_command("error", text, title="container-gate: invalid policy"))
+            continue
+        lines.append(
+            _command(
+                "error",
+                found["message"],
+                file=repo_relative(found["file"], root=root, cwd=cwd),
+                line=int(found["line"]),
+                col=int(found["col"]),
+                title="container-gate: invalid policy",
+            )
+        )
+    return lines
+
+
+def error_summary(error: GateError) -> str:
+    """The step summary of a run that stopped before any verdict: what to fix, nothing judged."""
+    if isinstance(error, PolicyError):
+        head = "**The policy is not valid**; no image was judged. Fix:"
+    elif isinstance(error, UsageError):
+        head = "**Usage error**; no image was judged:"
+    else:
+        head = "**Error**; no image was judged:"
+    items = [f"- {md(line, width=400)}" for line in error.message.splitlines()]
+    return "\n".join([f"## container-gate: {_ICON['error']} ERROR", "", head, "", *items]) + "\n\n"
+
+
+def publish_error(error: GateError, *, stdout: TextIO | None = None) -> None:
+    """What ``publish`` does for a verdict, for an error that stopped the run before one:
+    annotations, a summary section, and ``verdict=error``, so it is seen where users look."""
+    out = stdout if stdout is not None else sys.stdout
+    cwd = Path.cwd()
+    workspace = os.environ.get("GITHUB_WORKSPACE")
+    out.write("\n".join(error_commands(error, root=Path(workspace) if workspace else cwd, cwd=cwd)))
+    out.write("\n")
+    out.flush()
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_file:
+        _append("GITHUB_STEP_SUMMARY", summary_file, error_summary(error))
+    output_file = os.environ.get("GITHUB_OUTPUT")
+    if output_file:
+        _append("GITHUB_OUTPUT", output_file, format_outputs({"verdict": "error"}))

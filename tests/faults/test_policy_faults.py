@@ -92,6 +92,18 @@ FAULTS: dict[str, tuple[str, bytes]] = {
         "file 'cosign.pub' not found",
         b"version: 1\nsignature:\n  authorities:\n    - {name: k, key: cosign.pub}\n",
     ),
+    "KMS key URI": (
+        "policy.yml:4:22: signature.authorities[0].key: KMS keys are not supported",
+        b"version: 1\nsignature:\n  authorities:\n    - {name: k, key: 'awskms:///alias/r'}\n",
+    ),
+    "Trivy's severity list": (
+        "unknown key 'severity' (use vulnerabilities.fail_on: high",
+        b"version: 1\nvulnerabilities:\n  severity: HIGH,CRITICAL\n",
+    ),
+    "tag pattern that names no commit": (
+        "policy.yml:3:18: image.tag.pattern: the pattern names no commit",
+        b"version: 1\nimage:\n  tag: {pattern: release}\n",
+    ),
     "a policy that checks nothing": ("the policy checks nothing", b"version: 1\n"),
     "an empty file": ("the policy must be a mapping of sections", b""),
     "a scalar document": ("the policy must be a mapping of sections", b"just text\n"),
