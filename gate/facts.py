@@ -40,7 +40,6 @@ if TYPE_CHECKING:
     from gate.scanners.interface import Scanner
 
 T = TypeVar("T")
-Gathered = Future["T | Unavailable"]
 
 
 @dataclass(frozen=True)

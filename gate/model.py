@@ -161,7 +161,6 @@ class ImageConfig:
 
     user: str | None
     created: str | None = None
-    labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -310,7 +309,6 @@ class Facts:
 class Status(str, enum.Enum):
     PASS = "pass"  # noqa: S105 (a status, not a password)
     FAIL = "fail"
-    SKIP = "skip"
     ERROR = "error"
 
 

@@ -193,7 +193,6 @@ def image_config(raw: Mapping[str, Any]) -> ImageConfig:
     return ImageConfig(
         user=user if isinstance(user, str) and user else None,
         created=created if isinstance(created, str) else None,
-        labels=_string_map(inner.get("Labels")),
     )
 
 

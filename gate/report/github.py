@@ -46,7 +46,7 @@ SUMMARY_LIMIT = 1024 * 1024 - 4096
 """GitHub rejects a step summary over 1 MiB; keep below it."""
 _CELL_WIDTH = 160
 
-_ICON = {"pass": "✅", "fail": "❌", "error": "⛔", "skip": "➖", "warn": "⚠️"}
+_ICON = {"pass": "✅", "fail": "❌", "error": "⛔", "warn": "⚠️"}
 
 
 # --------------------------------------------------------------------------- escaping

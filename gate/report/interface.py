@@ -7,7 +7,7 @@ same Run to every requested format, so two output formats never mean two scans.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
 from gate.model import Verdict
 
@@ -28,7 +28,3 @@ class Run:
             if _RANK[verdict.status] > _RANK[worst]:
                 worst = verdict.status
         return "error" if not self.verdicts else worst
-
-
-class Renderer(Protocol):
-    def render(self, run: Run) -> str: ...
