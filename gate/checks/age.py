@@ -13,41 +13,15 @@ no real build time, and the summary says so.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta, timezone
 from typing import ClassVar
 
 from gate.model import CheckResult, Facts, Need, Problem, Status, need
 from gate.policy.model import Policy
+from gate.rfc3339 import parse as parse_created
 
 CLOCK_SKEW = timedelta(days=1)
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})"
-)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-def parse_created(text: str) -> datetime | None:
-    """An RFC 3339 timestamp as an aware datetime, or None when it is not one."""
-    match = _RFC3339.fullmatch(text.strip())
-    if match is None:
-        return None
-    year, month, day, hour, minute, second, fraction, zone = match.groups()
-    micro = int((fraction or "0")[:6].ljust(6, "0"))
-    if zone in ("Z", "z"):
-        tz = timezone.utc
-    else:
-        sign = -1 if zone[0] == "-" else 1
-        hours, minutes = int(zone[1:3]), int(zone[4:6])
-        if hours > 23 or minutes > 59:
-            return None
-        tz = timezone(sign * timedelta(hours=hours, minutes=minutes))
-    try:
-        return datetime(
-            int(year), int(month), int(day), int(hour), int(minute), int(second), micro, tzinfo=tz
-        )
-    except ValueError:
-        return None
 
 
 class AgeCheck:

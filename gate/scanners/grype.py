@@ -38,10 +38,16 @@ import re
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
-from gate.errors import ScannerError
 from gate.model import ScanReport, ScanTarget, Severity, Vulnerability
+from gate.scanners._json import (
+    DICT_OR_NONE,
+    EMPTY,
+    LIST_OR_NONE,
+    STR_OR_NONE,
+    ReportFields,
+)
 from gate.scanners._process import read_output, run_tool
 from gate.scanners._stream import Parents, stream_report
 from gate.scanners.credentials import forwarded_credentials
@@ -55,14 +61,8 @@ from gate.scanners.isolation import (
 
 NAME = "grype"
 _FOUND_BY = frozenset({NAME})
-_EMPTY: frozenset[str] = frozenset()
-_STR_OR_NONE = frozenset({str, type(None)})
-_DICT_OR_NONE = frozenset({dict, type(None)})
-_LIST_OR_NONE = frozenset({list, type(None)})
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
 _SCHEMES = {"registry": "registry:", "oci": "oci-dir:", "docker-archive": "docker-archive:"}
-
-T = TypeVar("T")
 
 ENV_PREFIX = "GRYPE_"
 GRYPE_ENV_ALLOWED = frozenset(
@@ -269,29 +269,10 @@ def parse_report(path: Path, *, archive: bool = False) -> ScanReport:
     )
 
 
-def _fail(message: str) -> NoReturn:
-    raise ScannerError(f"grype report is malformed: {message}")
-
-
-def _opt(obj: Mapping[str, Any], key: str, kind: type[T], where: str) -> T | None:
-    """``obj[key]`` when present and not null; any other type is an unexpected schema."""
-    value = obj.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, kind):
-        _fail(f"`{where + '.' if where else ''}{key}` is not {_KINDS.get(kind, kind.__name__)}")
-    return value
-
-
-_KINDS: dict[type, str] = {dict: "an object", list: "an array", str: "a string"}
-
-
-def _strings(obj: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
-    items = _opt(obj, key, list, where) or ()
-    for item in items:
-        if not isinstance(item, str):
-            _fail(f"`{where}.{key}` holds a non-string")
-    return tuple(items)
+_fields = ReportFields(NAME)
+_fail = _fields.fail
+_opt = _fields.opt
+_strings = _fields.strings
 
 
 def _match(
@@ -334,20 +315,20 @@ def _match(
         and type(name) is str
         and name
         and type(version) is str
-        and type(source) in _STR_OR_NONE
-        and type(purl) in _STR_OR_NONE
-        and type(fix) in _DICT_OR_NONE
-        and type(urls) in _LIST_OR_NONE
-        and type(locations) in _LIST_OR_NONE
-        and type(related) in _LIST_OR_NONE
+        and type(source) in STR_OR_NONE
+        and type(purl) in STR_OR_NONE
+        and type(fix) in DICT_OR_NONE
+        and type(urls) in LIST_OR_NONE
+        and type(locations) in LIST_OR_NONE
+        and type(related) in LIST_OR_NONE
     ):
         return None
     versions = state = None
     if fix:
         versions, state = fix.get("versions"), fix.get("state")
-        if type(versions) not in _LIST_OR_NONE or type(state) not in _STR_OR_NONE:
+        if type(versions) not in LIST_OR_NONE or type(state) not in STR_OR_NONE:
             return None
-    aliases = _EMPTY
+    aliases = EMPTY
     if related:
         ids = []
         for entry in related:

@@ -50,10 +50,17 @@ import os
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 from gate.errors import ScannerError
 from gate.model import ScanReport, ScanTarget, Secret, Severity, Vulnerability
+from gate.scanners._json import (
+    DICT_OR_NONE,
+    EMPTY,
+    LIST_OR_NONE,
+    STR_OR_NONE,
+    ReportFields,
+)
 from gate.scanners._process import read_output, run_tool
 from gate.scanners._stream import Parents, stream_report
 from gate.scanners.credentials import forwarded_credentials
@@ -72,14 +79,8 @@ DEFAULT_SCANNERS = frozenset({"vuln", "secret"})
 
 KNOWN_SCANNERS = frozenset({"vuln", "secret", "misconfig", "license"})
 _FOUND_BY = frozenset({NAME})
-_EMPTY: frozenset[str] = frozenset()
-_STR_OR_NONE = frozenset({str, type(None)})
-_DICT_OR_NONE = frozenset({dict, type(None)})
-_LIST_OR_NONE = frozenset({list, type(None)})
 _NO_OS = frozenset({"", "none"})
 _IGNORED_ARRAYS = ("Packages", "Misconfigurations", "Licenses", "CustomResources")
-
-T = TypeVar("T")
 
 ENV_PREFIX = "TRIVY_"
 TRIVY_ENV_ALLOWED = frozenset(
@@ -285,29 +286,10 @@ class Trivy:
 # --------------------------------------------------------------------------- parsing
 
 
-def _fail(message: str) -> NoReturn:
-    raise ScannerError(f"trivy report is malformed: {message}")
-
-
-_KINDS: dict[type, str] = {dict: "an object", list: "an array", str: "a string", int: "an integer"}
-
-
-def _opt(obj: Mapping[str, Any], key: str, kind: type[T], where: str) -> T | None:
-    """``obj[key]`` when present and not null; any other type is an unexpected schema."""
-    value = obj.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        name = f"{where}.{key}" if where else key
-        _fail(f"`{name}` is not {_KINDS.get(kind, kind.__name__)}")
-    return value
-
-
-def _strings(obj: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
-    items = _opt(obj, key, list, where) or []
-    if not all(isinstance(item, str) for item in items):
-        _fail(f"`{f'{where}.{key}' if where else key}` holds a non-string")
-    return tuple(items)
+_fields = ReportFields(NAME)
+_fail = _fields.fail
+_opt = _fields.opt
+_strings = _fields.strings
 
 
 def _split_fixed(text: str) -> tuple[str, ...]:
@@ -403,18 +385,18 @@ class _Reader:
             and vid
             and type(package) is str
             and package
-            and type(installed) in _STR_OR_NONE
-            and type(fixed) in _STR_OR_NONE
-            and type(severity) in _STR_OR_NONE
-            and type(status) in _STR_OR_NONE
-            and type(title) in _STR_OR_NONE
-            and type(url) in _STR_OR_NONE
-            and type(purl) in _STR_OR_NONE
-            and type(identifier) in _DICT_OR_NONE
-            and type(vendor_ids) in _LIST_OR_NONE
+            and type(installed) in STR_OR_NONE
+            and type(fixed) in STR_OR_NONE
+            and type(severity) in STR_OR_NONE
+            and type(status) in STR_OR_NONE
+            and type(title) in STR_OR_NONE
+            and type(url) in STR_OR_NONE
+            and type(purl) in STR_OR_NONE
+            and type(identifier) in DICT_OR_NONE
+            and type(vendor_ids) in LIST_OR_NONE
         ):
             self._explain_vulnerability(item, parents)
-        aliases = _EMPTY
+        aliases = EMPTY
         if vendor_ids:
             for alias in vendor_ids:
                 if type(alias) is not str:

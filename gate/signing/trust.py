@@ -13,7 +13,6 @@ while it was valid, as sigstore-go's ``TrustedMaterial`` enforces.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 
+from gate import rfc3339
 from gate.errors import SignatureError
 from gate.signing import Refused
 from gate.signing.keys import PublicKey, b64decode, load_der_public_key
@@ -37,13 +37,10 @@ _EMBEDDED = ("_store", "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev", "trusted_root.
 
 
 def parse_time(text: str) -> datetime:
-    """RFC 3339 with ``Z`` and 0-9 fractional digits (Python 3.10's fromisoformat takes neither)."""
-    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", text)
-    if not match:
+    """An RFC 3339 time (``gate.rfc3339``) in UTC; anything else is a ValueError."""
+    stamp = rfc3339.parse(text)
+    if stamp is None:
         raise ValueError(f"not an RFC 3339 time: {text!r}")
-    base, fraction, zone = match.groups()
-    micros = (fraction or "0")[:6].ljust(6, "0")
-    stamp = datetime.fromisoformat(f"{base}.{micros}{'+00:00' if zone == 'Z' else zone}")
     return stamp.astimezone(timezone.utc)
 
 
