@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from gate.findings import MergedFindings, merge
 from gate.model import ScanReport, Severity, Vulnerability
-from gate.scanners.merge import MergedFindings, merge
 
 
 def vuln(

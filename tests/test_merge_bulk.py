@@ -13,8 +13,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gate.findings import _already_merged, _components, _merge_one, merge
 from gate.model import ScanReport, Severity, Vulnerability
-from gate.scanners.merge import _already_merged, _components, _merge_one, merge
 
 IDS = st.sampled_from(
     ["CVE-2024-0727", "CVE-2023-5678", "CVE-2022-0001", "cve-2024-0727", " CVE-2022-0001"]

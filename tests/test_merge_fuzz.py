@@ -13,8 +13,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gate.findings import _components, _merge_one, _merged, merge
 from gate.model import ScanReport, Severity, Vulnerability
-from gate.scanners.merge import _components, _merge_one, _merged, merge
 
 IDS = st.sampled_from(
     [

@@ -334,7 +334,7 @@ def test_realworld_missing_severity_is_unknown_and_db_time_is_read() -> None:
 
 @pytest.mark.realworld
 def test_realworld_same_cve_at_two_paths_is_one_merged_finding() -> None:
-    from gate.scanners.merge import merge
+    from gate.findings import merge
 
     path = REALWORLD / "same_cve_different_paths.json"
     if not path.is_file():

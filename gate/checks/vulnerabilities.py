@@ -18,6 +18,7 @@ from datetime import date, timedelta
 from operator import attrgetter, itemgetter
 from typing import Any, ClassVar
 
+from gate.findings import merge
 from gate.model import (
     CheckResult,
     Facts,
@@ -29,7 +30,6 @@ from gate.model import (
     need,
 )
 from gate.policy.model import Policy, VulnerabilityPolicy, VulnException
-from gate.scanners.merge import merge
 
 EXPIRY_WARNING_DAYS = 14
 """Exceptions expiring within this many days are listed, so waivers get renewed or fixed."""
