@@ -6,10 +6,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from gate.checks.age import AgeCheck, parse_created
+from gate.checks.age import AgeCheck
 from gate.core import evaluate
 from gate.model import Facts, ImageConfig, Need, Status, Unavailable
 from gate.policy.model import ImagePolicy, Policy
+from gate.rfc3339 import parse as parse_created
 from tests.support.facts import NOW, SUBJECT
 
 POLICY = Policy("test", image=ImagePolicy(max_age_days=90))
