@@ -43,8 +43,8 @@ from pathlib import Path
 
 from gate._shlex import GO_SPACE, Lex, LexError, Unknown, Unsupported
 from gate.errors import GateError, UsageError
-from gate.image.reference import parse_reference
 from gate.model import BaseImage, Location
+from gate.oci.reference import parse_reference
 
 BUILDKIT_VERSION = "v0.34.2"
 SCRATCH = "scratch"

@@ -113,7 +113,7 @@ def _result(future: Future[T | Unavailable] | None) -> T | Unavailable | None:
 
 def _subject_from_reports(reports: tuple[ScanReport, ...]) -> Subject:
     """Name the image from saved reports (``--trivy-report`` without IMAGE)."""
-    from gate.image.reference import tag_of
+    from gate.oci.reference import tag_of
 
     artifact = next((r.artifact for r in reports if r.artifact), "")
     pinned = next((d for r in reports for d in r.digests if "@" in d), "")
@@ -292,7 +292,7 @@ class _Gatherer:
 
     def user(self, config: ImageConfig | Unavailable) -> UserFiles | Unavailable | None:
         """The image's /etc/passwd and /etc/group, when they can change the non-root verdict."""
-        from gate.image.users import needs_files
+        from gate.oci.users import needs_files
 
         if not isinstance(config, ImageConfig) or not needs_files(config.user or ""):
             return None

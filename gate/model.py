@@ -87,7 +87,7 @@ class ScanTarget:
     insecure: bool = False
     platform: str | None = None
     """The platform of the index entry the gate chose (normalised; see
-    ``gate.image.platforms.for_scanners``), None when there was no index."""
+    ``gate.oci.platforms.for_scanners``), None when there was no index."""
 
 
 # --------------------------------------------------------------------------- scanner facts

@@ -105,7 +105,7 @@ def _options(args: argparse.Namespace, policy: Policy) -> GatherOptions:
         reports["grype"] = args.grype_report
     if args.scanner_timeout <= 0:
         raise UsageError("--scanner-timeout must be a positive number of seconds")
-    from gate.image.manifest import wanted_platform
+    from gate.oci.manifest import wanted_platform
 
     wanted_platform(args.platform, error=UsageError)  # refused before any image is opened
     return GatherOptions(

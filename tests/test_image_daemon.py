@@ -17,9 +17,9 @@ import pytest
 
 from gate.errors import EngineError, UsageError
 from gate.image.engine import DEFAULT_HOST, engine_address
-from gate.image.reference import DaemonSpec, parse_image
 from gate.image.sources import open_image
 from gate.image.sources.daemon import DaemonSource
+from gate.oci.reference import DaemonSpec, parse_image
 from gate.scanners.grype import source_for
 from tests.support.fakeengine import docker_archive_bytes, fake_engine, serve_image, with_members
 from tests.support.fakeregistry import FakeRegistry

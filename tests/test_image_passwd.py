@@ -10,9 +10,9 @@ import tracemalloc
 import pytest
 
 from gate.errors import ImageSourceError
-from gate.image.digests import VerifyingReader, compute
 from gate.image.passwd import read_user_files
 from gate.image.sources.interface import Layer
+from gate.oci.digests import VerifyingReader, compute
 from tests.support import oci
 from tests.support.rootfs import APP_PASSWD, ROOT_PASSWD
 from tests.support.users import lookup_user

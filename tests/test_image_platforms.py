@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from gate.errors import RegistryError, UsageError
-from gate.image import mediatypes
-from gate.image.manifest import Descriptor, select_platform, wanted_platform
-from gate.image.platforms import (
+from gate.oci import mediatypes
+from gate.oci.manifest import Descriptor, select_platform, wanted_platform
+from gate.oci.platforms import (
     Platform,
     for_scanners,
     matcher_rank,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gate.errors import UsageError
-from gate.image.reference import (
+from gate.oci.reference import (
     DockerArchiveSpec,
     OciLayoutSpec,
     Reference,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gate.errors import RegistryError
-from gate.image import mediatypes
 from gate.image.registry import RegistryClient, is_loopback, uses_plain_http
+from gate.oci import mediatypes
 from tests.support import oci
 from tests.support.registry import RunningRegistry
 

@@ -16,10 +16,10 @@ from urllib.parse import parse_qs
 import pytest
 
 from gate.errors import RegistryError
-from gate.image import mediatypes
 from gate.image.auth import Credentials
 from gate.image.registry import RegistryClient
 from gate.image.sources import open_image
+from gate.oci import mediatypes
 from tests.support import oci
 from tests.support.fakeregistry import FakeRegistry, Reply, Seen, error_reply, manifest_reply
 from tests.support.registry import free_port

@@ -1,4 +1,4 @@
-"""moby/sys/user's ``GetExecUser`` rules, as ``gate.image.users`` mirrors them.
+"""moby/sys/user's ``GetExecUser`` rules, as ``gate.oci.users`` mirrors them.
 
 Each row states a rule; ``test_every_row_is_what_get_exec_user_answers`` holds the table
 itself to the real Go code, so a row cannot state a rule the runtimes do not follow.
@@ -10,7 +10,7 @@ import base64
 
 import pytest
 
-from gate.image.users import (
+from gate.oci.users import (
     ERR_RANGE,
     ExecUser,
     Refusal,

@@ -1,4 +1,4 @@
-"""``gate.image.users`` against moby/sys/user's real ``GetExecUser``, on generated inputs.
+"""``gate.oci.users`` against moby/sys/user's real ``GetExecUser``, on generated inputs.
 
 The oracle (``tests/oracles/user``) runs moby/sys/user v0.4.1, the code runc, containerd and
 Docker resolve ``config.User`` with. Hypothesis builds passwd and group files and user
@@ -20,14 +20,14 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from gate.checks.non_root import NonRootCheck
-from gate.image.users import (
+from gate.model import Facts, ImageConfig, Status, UserFile, UserFiles
+from gate.oci.users import (
     GROUP_MAX_LINE,
     MAX_ID,
     PASSWD_MAX_LINE,
     Refusal,
     resolve_exec_user,
 )
-from gate.model import Facts, ImageConfig, Status, UserFile, UserFiles
 from gate.policy.model import ImagePolicy, Policy
 from tests.support.facts import NOW, SUBJECT
 from tests.support.gobuild import Oracle, oracle

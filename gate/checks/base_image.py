@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 from gate.errors import GateError
 from gate.model import BaseImage, CheckResult, Facts, Need, Problem, Status, need
+from gate.oci.reference import normalise_repository
 from gate.policy.model import Policy
 
 BASE_NAME = "org.opencontainers.image.base.name"
@@ -75,8 +76,6 @@ def _from_annotations(annotations: Mapping[str, str]) -> tuple[BaseImage, ...]:
         return ()
     repository = ""
     if name:
-        from gate.image.reference import normalise_repository
-
         try:
             repository = normalise_repository(name)
         except GateError:

@@ -1,7 +1,7 @@
 """Check ``non-root``: the image's effective user must provably not be uid 0.
 
 The user is the image config's ``config.User``, resolved as the runtimes resolve it
-(moby/sys/user's ``GetExecUser``, mirrored in ``gate.image.users``) over the image's own
+(moby/sys/user's ``GetExecUser``, mirrored in ``gate.oci.users``) over the image's own
 /etc/passwd and /etc/group (``facts.user``, walked layer by layer by the image edge).
 
 - Root: an empty user part (``""``, ``:grp``) or uid 0 in any spelling ``strconv.Atoi``
@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from gate.image.users import (
+from gate.model import CheckResult, Facts, Need, Problem, Status, UserFiles, need
+from gate.oci.users import (
     MAX_ID,
     MIN_ID,
     PasswdMatch,
@@ -35,7 +36,6 @@ from gate.image.users import (
     reads_group,
     spec_alone_is_root,
 )
-from gate.model import CheckResult, Facts, Need, Problem, Status, UserFiles, need
 from gate.policy.model import Policy
 
 

@@ -1,6 +1,6 @@
 """Read /etc/passwd and /etc/group as the container would see them, streaming the layers.
 
-The runtime resolves ``config.User`` through these files (``gate.image.users``). The
+The runtime resolves ``config.User`` through these files (``gate.oci.users``). The
 effective file is the one the union filesystem would show: layers apply in order, a later
 layer's file replaces an earlier one, and the OCI whiteouts delete it — ``etc/.wh.passwd``,
 ``.wh.etc``, or an opaque marker (``etc/.wh..wh..opq``) hiding everything below
@@ -25,9 +25,9 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from gate.errors import ImageSourceError
-from gate.image.digests import VerifyingReader
 from gate.image.sources.interface import Layer
 from gate.model import UserFile, UserFiles
+from gate.oci.digests import VerifyingReader
 
 PASSWD = "etc/passwd"  # noqa: S105 (a path, not a password)
 GROUP = "etc/group"
@@ -187,6 +187,6 @@ def _user_file(path: str, outcome: _Outcome, layer: str) -> UserFile:
 
 
 def read_user_files(layers: Sequence[Layer]) -> UserFiles:
-    """/etc/passwd and /etc/group, for resolving ``config.User`` (``gate.image.users``)."""
+    """/etc/passwd and /etc/group, for resolving ``config.User`` (``gate.oci.users``)."""
     files = read_files((PASSWD, GROUP), layers)
     return UserFiles(files[PASSWD], files[GROUP])

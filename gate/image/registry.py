@@ -34,11 +34,11 @@ from urllib.parse import urlsplit
 
 from gate import __version__
 from gate.errors import RegistryContentError, RegistryError, UsageError
-from gate.image import mediatypes
 from gate.image.auth import Challenge, Credentials, load_credentials, parse_challenge, token_from
-from gate.image.digests import VerifyingReader, compute, is_digest, verify
-from gate.image.manifest import MAX_MANIFEST_BYTES
 from gate.masking import register, untrusted
+from gate.oci import mediatypes
+from gate.oci.digests import VerifyingReader, compute, is_digest, verify
+from gate.oci.manifest import MAX_MANIFEST_BYTES
 
 if TYPE_CHECKING:
     import requests

@@ -2,7 +2,7 @@
 
 Pure functions over parsed JSON; the caller passes the error class so a bad document is a
 ``RegistryError`` when a registry sent it and an ``ImageSourceError`` when a file holds it.
-Which entry of an index is judged is containerd's choice (``gate.image.platforms``); the
+Which entry of an index is judged is containerd's choice (``gate.oci.platforms``); the
 gate refuses where that choice is not one certain image, a nested index, and BuildKit's
 attestation manifests.
 """
@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gate.errors import GateError
-from gate.image import mediatypes
-from gate.image.digests import is_digest
-from gate.image.platforms import (
+from gate.model import ImageConfig, ManifestFacts
+from gate.oci import mediatypes
+from gate.oci.digests import is_digest
+from gate.oci.platforms import (
     Ambiguous,
     Candidate,
     InvalidPlatform,
@@ -26,7 +27,6 @@ from gate.image.platforms import (
     parse,
     parse_descriptor_platform,
 )
-from gate.model import ImageConfig, ManifestFacts
 
 #: Largest manifest, index or token response read (containerd's limit is 4 MiB too).
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
@@ -101,7 +101,7 @@ def index_entries(doc: Mapping[str, Any], *, what: str, error: type[GateError]) 
 
 
 def wanted_platform(text: str, *, error: type[GateError]) -> Platform:
-    """``--platform`` read as containerd reads it (``gate.image.platforms.parse``)."""
+    """``--platform`` read as containerd reads it (``gate.oci.platforms.parse``)."""
     try:
         return parse(text)
     except (InvalidPlatform, Ambiguous) as invalid:
@@ -113,7 +113,7 @@ def select_platform(
 ) -> Descriptor:
     """The index entry containerd would run on a *platform* host, or an error.
 
-    The choice is ``gate.image.platforms.choose``; on top of it the gate refuses a chosen
+    The choice is ``gate.oci.platforms.choose``; on top of it the gate refuses a chosen
     entry that is itself an index (containerd would descend into it; the gate judges one
     manifest) or one BuildKit marks as an attestation (it describes an image, it never runs).
     """

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gate.errors import UsageError
-from gate.image.digests import is_digest
+from gate.oci.digests import is_digest
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_API = "registry-1.docker.io"

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from gate.errors import RegistryContentError, RegistryError
-from gate.image import mediatypes
-from gate.image.digests import is_digest
+from gate.oci import mediatypes
+from gate.oci.digests import is_digest
 from gate.signing.bundle import BUNDLE_ARTIFACT_TYPE
 from gate.signing.legacy import SIMPLE_SIGNING, LegacySignature
 

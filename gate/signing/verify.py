@@ -57,7 +57,7 @@ def _location(subject: Subject, policy: SignaturePolicy) -> tuple[str, str, str]
 
     ``signature.repository`` overrides the image's own repository, as ``COSIGN_REPOSITORY``.
     """
-    from gate.image.reference import parse_reference
+    from gate.oci.reference import parse_reference
 
     name = policy.repository or subject.repository
     if not name:

@@ -1,7 +1,7 @@
 """Fault matrix, platforms: an index whose image cannot be known, or a report of another image.
 
 The image judged from an index is the entry containerd would run on ``--platform``
-(``gate.image.platforms``). Where that is not one certain image the gate refuses, and a
+(``gate.oci.platforms``). Where that is not one certain image the gate refuses, and a
 scanner report about any other image than the judged one (a scanner that resolved the
 index by its own rules) is an error, never a pass. Real registry; the scanner is a stub
 writing what Trivy 0.76 writes when handed the index instead of the chosen manifest.

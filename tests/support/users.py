@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from gate.image.passwd import read_user_files
 from gate.image.sources.interface import Layer
-from gate.image.users import ExecUser, resolve_exec_user
+from gate.oci.users import ExecUser, resolve_exec_user
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from collections.abc import Collection, Mapping
 
-from gate.image.reference import DaemonSpec, DockerArchiveSpec, OciLayoutSpec, parse_image
 from gate.image.sources.interface import ImageSource, Layer
+from gate.oci.reference import DaemonSpec, DockerArchiveSpec, OciLayoutSpec, parse_image
 
 __all__ = ["ImageSource", "Layer", "open_image"]
 

@@ -24,12 +24,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from gate.errors import EngineError, ImageSourceError
-from gate.image.digests import compute, is_digest
 from gate.image.engine import Engine
-from gate.image.manifest import MAX_MANIFEST_BYTES, json_object
-from gate.image.reference import DaemonSpec, DockerArchiveSpec
 from gate.image.sources.docker_archive import DockerArchiveSource
 from gate.model import Subject
+from gate.oci.digests import compute, is_digest
+from gate.oci.manifest import MAX_MANIFEST_BYTES, json_object
+from gate.oci.reference import DaemonSpec, DockerArchiveSpec
 
 #: An index may point at manifests; one level of nesting is all an export carries.
 _MAX_DEPTH = 2

@@ -18,17 +18,17 @@ from functools import partial
 from typing import Any
 
 from gate.errors import ImageSourceError
-from gate.image.digests import compute, is_digest
-from gate.image.manifest import (
+from gate.image.sources.interface import Layer
+from gate.image.sources.local import open_verified
+from gate.model import ImageConfig, ManifestFacts, ScanTarget, Subject
+from gate.oci.digests import compute, is_digest
+from gate.oci.manifest import (
     MAX_CONFIG_BYTES,
     image_config,
     parse_config,
     platform_string,
 )
-from gate.image.reference import DockerArchiveSpec, tag_of
-from gate.image.sources.interface import Layer
-from gate.image.sources.local import open_verified
-from gate.model import ImageConfig, ManifestFacts, ScanTarget, Subject
+from gate.oci.reference import DockerArchiveSpec, tag_of
 
 MEDIA_TYPE = "application/vnd.docker.archive"
 _MAX_MANIFEST_JSON = 4 * 1024 * 1024

@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from gate.image.digests import VerifyingReader
 from gate.model import ImageConfig, ManifestFacts, ScanTarget, Subject
+from gate.oci.digests import VerifyingReader
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gate.errors import ImageSourceError
-from gate.image.digests import VerifyingReader, file_chunks, verify
+from gate.oci.digests import VerifyingReader, file_chunks, verify
 
 
 def read_verified(path: Path, digest: str, *, limit: int, what: str) -> bytes:

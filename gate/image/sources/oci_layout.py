@@ -5,7 +5,7 @@ The image is the ``index.json`` entry named by the tag (its
 hold exactly one entry, because guessing would judge an image the user did not name. The
 subject digest is that entry's digest (an index's, for a multi-platform entry); the image
 judged is, for an index, the entry containerd would run for ``--platform``
-(``gate.image.manifest.select_platform``). Every blob read is verified against its digest.
+(``gate.oci.manifest.select_platform``). Every blob read is verified against its digest.
 
 Scanners get ``/abs/DIR@sha256:…``: Trivy's ``--input`` selects that entry of the layout
 (it splits at ``@``, so the directory path itself must not contain ``@`` or ``:``). Neither
@@ -28,8 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from gate.errors import ImageSourceError
-from gate.image import mediatypes
-from gate.image.manifest import (
+from gate.image.sources.interface import Layer
+from gate.image.sources.local import open_verified, read_verified
+from gate.model import ImageConfig, ManifestFacts, ScanTarget, Subject
+from gate.oci import mediatypes
+from gate.oci.manifest import (
     MAX_CONFIG_BYTES,
     MAX_MANIFEST_BYTES,
     Descriptor,
@@ -42,11 +45,8 @@ from gate.image.manifest import (
     parse_manifest,
     select_platform,
 )
-from gate.image.platforms import for_scanners
-from gate.image.reference import OciLayoutSpec
-from gate.image.sources.interface import Layer
-from gate.image.sources.local import open_verified, read_verified
-from gate.model import ImageConfig, ManifestFacts, ScanTarget, Subject
+from gate.oci.platforms import for_scanners
+from gate.oci.reference import OciLayoutSpec
 
 REF_NAME = "org.opencontainers.image.ref.name"
 

@@ -3,7 +3,7 @@
 The reference resolves once, to ``Subject.digest``: for a multi-platform index that is
 the *index* digest (what the tag points to, and what ``cosign sign IMAGE:TAG`` signs, so
 signatures are looked up on it). The image judged is the entry containerd would run for
-``--platform`` (``gate.image.manifest.select_platform``), chosen when the source opens:
+``--platform`` (``gate.oci.manifest.select_platform``), chosen when the source opens:
 its digest is ``Subject.manifest_digest`` and the scanners get ``repo@<that digest>``, so
 no scanner picks a child by its own rules. After the first manifest request every request
 names a digest, so a tag that moves mid-run changes nothing.
@@ -17,8 +17,11 @@ from functools import partial
 from typing import Any
 
 from gate.errors import RegistryError
-from gate.image import mediatypes
-from gate.image.manifest import (
+from gate.image.registry import Fetched, RegistryClient
+from gate.image.sources.interface import Layer
+from gate.model import ImageConfig, ManifestFacts, ScanTarget, Subject
+from gate.oci import mediatypes
+from gate.oci.manifest import (
     MAX_CONFIG_BYTES,
     Descriptor,
     ImageManifest,
@@ -28,11 +31,8 @@ from gate.image.manifest import (
     parse_manifest,
     select_platform,
 )
-from gate.image.platforms import for_scanners
-from gate.image.reference import Reference
-from gate.image.registry import Fetched, RegistryClient
-from gate.image.sources.interface import Layer
-from gate.model import ImageConfig, ManifestFacts, ScanTarget, Subject
+from gate.oci.platforms import for_scanners
+from gate.oci.reference import Reference
 
 
 class RegistrySource:
