@@ -34,6 +34,13 @@ from gate.model import (
 )
 from gate.policy.model import Policy
 from gate.progress import Progress, silent
+from gate.provenance import (
+    Judged,
+    check_report_is_judged,
+    check_reports_agree,
+    config_from_reports,
+    subject_from_reports,
+)
 
 if TYPE_CHECKING:
     from gate.image.sources import ImageSource
@@ -111,98 +118,9 @@ def _result(future: Future[T | Unavailable] | None) -> T | Unavailable | None:
 # --------------------------------------------------------------------------- saved reports
 
 
-def _subject_from_reports(reports: tuple[ScanReport, ...]) -> Subject:
-    """Name the image from saved reports (``--trivy-report`` without IMAGE)."""
-    from gate.oci.reference import tag_of
-
-    artifact = next((r.artifact for r in reports if r.artifact), "")
-    pinned = next((d for r in reports for d in r.digests if "@" in d), "")
-    repository, _, digest = pinned.rpartition("@")
-    return Subject(
-        reference=artifact or "(from report)",
-        digest=digest or None,
-        repository=repository or None,
-        tag=tag_of(artifact) if artifact else None,
-    )
-
-
-@dataclass(frozen=True)
-class Judged:
-    """What a scanner report must be about: the judged image's identities.
-
-    ``digest`` is what the reference resolved to (an index's, for a multi-platform image),
-    ``manifest`` the image manifest judged (the chosen entry), ``config`` its config digest.
-    """
-
-    digest: str | None
-    manifest: str | None
-    config: str | None
-
-
 def _judged(source: ImageSource) -> Judged:
     subject = source.subject
     return Judged(subject.digest, subject.manifest_digest, source.config_digest())
-
-
-def _check_report_is_judged(judged: Judged, report: ScanReport) -> None:
-    """A scanner report must be about the judged image, by what the scanner really read.
-
-    The config digest a scanner reports (Trivy ``ImageID``, Grype ``imageID``) is the image
-    it read, whatever reference it was given: it must be the judged config. Manifest
-    digests it names may be the judged manifest or the index that lists it (Trivy names the
-    reference it was given), nothing else. And one of the two must tie it to the judged
-    image: an index digest alone does not say which of the index's images was scanned (a
-    scanner picks its own child, by its own rules), and a report naming nothing (Trivy and
-    Grype list no digest for an OCI layout or an archive) cannot be tied at all.
-    """
-    named = {d.rpartition("@")[2] for d in report.digests}
-    judged_text = f"the judged image (manifest {judged.manifest or '-'}, config {judged.config})"
-    if report.image_id and report.image_id != judged.config:
-        raise UsageError(
-            f"the {report.scanner} report is for the image with config {report.image_id}, "
-            f"not for {judged_text}"
-        )
-    stray = sorted(named - {judged.manifest, judged.digest})
-    if stray:
-        raise UsageError(
-            f"the {report.scanner} report is for {', '.join(stray)}, not for {judged_text}"
-        )
-    if report.image_id != judged.config and judged.manifest not in named:
-        index = " (an index: which of its images was scanned is unknown)" if named else ""
-        raise UsageError(
-            f"the {report.scanner} report names no image digest of {judged_text}{index}, "
-            f"so it cannot be tied to it; let the gate run "
-            f"{report.scanner} on IMAGE, or judge the report alone (omit IMAGE)"
-        )
-
-
-def _check_reports_agree(subject: Subject, reports: tuple[ScanReport, ...]) -> None:
-    """Without IMAGE, the saved reports name the image: they must all name the same one."""
-    configs = sorted({r.image_id for r in reports if r.image_id})
-    if len(configs) > 1:
-        raise UsageError(f"the reports are about different images (configs {', '.join(configs)})")
-    for report in reports:
-        digests = {d.rpartition("@")[2] for d in report.digests}
-        if subject.digest and digests and subject.digest not in digests:
-            raise UsageError(
-                f"the {report.scanner} report is for {', '.join(sorted(digests))}, "
-                f"not for the judged image {subject.digest}"
-            )
-
-
-def _config_from_reports(reports: tuple[ScanReport, ...]) -> ImageConfig | Unavailable:
-    """The image config a scanner embedded in its report (Trivy ImageConfig, Grype config)."""
-    for report in reports:
-        raw = report.image_config
-        if isinstance(raw, Mapping):
-            inner = raw.get("config")
-            user = inner.get("User") if isinstance(inner, Mapping) else None
-            created = raw.get("created")
-            return ImageConfig(
-                user=user if isinstance(user, str) else None,
-                created=created if isinstance(created, str) else None,
-            )
-    return Unavailable("the reports carry no image config; pass IMAGE so it can be read")
 
 
 # --------------------------------------------------------------------------- gathering
@@ -247,7 +165,7 @@ class _Gatherer:
         scanner = scanner_for(name, self.policy)
         report = scanner.scan(target, timeout=self.options.scanner_timeout)
         try:
-            _check_report_is_judged(_judged(self.source), report)
+            check_report_is_judged(_judged(self.source), report)
         except UsageError as error:
             raise ScannerError(f"{name} scanned the wrong image: {error.message}") from error
         return report
@@ -288,7 +206,7 @@ class _Gatherer:
     def config(self) -> ImageConfig | Unavailable:
         if self.source is not None:
             return _attempt(lambda: self.timer.timed("config", self.source.config))  # type: ignore[union-attr]
-        return _config_from_reports(tuple(self.saved.values()))
+        return config_from_reports(tuple(self.saved.values()))
 
     def user(self, config: ImageConfig | Unavailable) -> UserFiles | Unavailable | None:
         """The image's /etc/passwd and /etc/group, when they can change the non-root verdict."""
@@ -377,13 +295,13 @@ def gather(
     }
     if source is None and not saved:
         raise UsageError("no IMAGE given; pass an image reference or --trivy-report/--grype-report")
-    subject = source.subject if source else _subject_from_reports(tuple(saved.values()))
+    subject = source.subject if source else subject_from_reports(tuple(saved.values()))
     if source is None:
-        _check_reports_agree(subject, tuple(saved.values()))
+        check_reports_agree(subject, tuple(saved.values()))
     elif saved:
         judged = _judged(source)
         for report in saved.values():
-            _check_report_is_judged(judged, report)
+            check_report_is_judged(judged, report)
 
     g = _Gatherer(policy, needs, options, timer, source, saved)
     with ThreadPoolExecutor(max_workers=6) as pool:

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from gate.errors import UsageError
-from gate.facts import Judged, _check_report_is_judged
-from gate.model import ScanReport, ScanTarget
+from gate.model import ImageConfig, ScanReport, ScanTarget
+from gate.oci.manifest import image_config
+from gate.provenance import Judged, check_report_is_judged, config_from_reports
 from gate.scanners.grype import Grype
 from gate.scanners.grype import parse_report as parse_grype
 from gate.scanners.trivy import Trivy
@@ -35,32 +36,32 @@ def scanned(*digests: str, image_id: str | None = None) -> ScanReport:
 
 
 def test_a_report_of_the_index_counts_when_its_config_is_the_judged_one() -> None:
-    _check_report_is_judged(JUDGED, scanned(INDEX, image_id=CONFIG))
+    check_report_is_judged(JUDGED, scanned(INDEX, image_id=CONFIG))
 
 
 def test_a_report_naming_the_chosen_manifest_counts() -> None:
-    _check_report_is_judged(JUDGED, scanned(CHILD))
-    _check_report_is_judged(JUDGED, scanned(CHILD, image_id=CONFIG))
+    check_report_is_judged(JUDGED, scanned(CHILD))
+    check_report_is_judged(JUDGED, scanned(CHILD, image_id=CONFIG))
 
 
 def test_a_report_of_the_index_that_read_another_child_is_refused() -> None:
     with pytest.raises(UsageError, match=f"for the image with config {OTHER_CONFIG}, not for"):
-        _check_report_is_judged(JUDGED, scanned(INDEX, image_id=OTHER_CONFIG))
+        check_report_is_judged(JUDGED, scanned(INDEX, image_id=OTHER_CONFIG))
 
 
 def test_a_report_naming_only_the_index_cannot_say_which_child_it_read() -> None:
     with pytest.raises(UsageError, match="which of its images was scanned is unknown"):
-        _check_report_is_judged(JUDGED, scanned(INDEX))
+        check_report_is_judged(JUDGED, scanned(INDEX))
 
 
 def test_a_report_naming_nothing_cannot_be_tied() -> None:
     with pytest.raises(UsageError, match="names no image digest of the judged image"):
-        _check_report_is_judged(JUDGED, scanned())
+        check_report_is_judged(JUDGED, scanned())
 
 
 def test_a_report_naming_another_manifest_is_refused_even_with_the_right_config() -> None:
     with pytest.raises(UsageError, match=f"is for {OTHER}, not for the judged image"):
-        _check_report_is_judged(JUDGED, scanned(CHILD, OTHER, image_id=CONFIG))
+        check_report_is_judged(JUDGED, scanned(CHILD, OTHER, image_id=CONFIG))
 
 
 def test_both_parsers_read_the_config_digest_of_what_was_scanned(tmp_path: Path) -> None:
@@ -93,3 +94,12 @@ def test_scanners_get_the_chosen_manifest_and_its_platform(
             assert argv[argv.index("--platform") + 1] == "linux/arm64/v8"
         else:
             assert "--platform" not in argv
+
+
+@pytest.mark.parametrize("user", ["", "0", "app:app"])
+def test_a_config_embedded_in_a_report_reads_as_the_images_own_config(user: str) -> None:
+    raw = {"created": "2026-11-01T00:00:00Z", "config": {"User": user}}
+    read = config_from_reports((ScanReport("grype", image_config=raw),))
+    assert read == image_config(raw)
+    assert isinstance(read, ImageConfig)
+    assert read.user == (user or None)  # an empty User is no user (root), as in the image
