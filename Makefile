@@ -16,11 +16,14 @@ test: setup
 	$(PY) -m pytest -q
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
+## The layers hold by themselves: import contracts in pyproject.toml ([tool.importlinter]).
 lint: setup
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 bench: setup
 	$(PY) -m bench.run
