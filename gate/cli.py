@@ -17,6 +17,7 @@ from pathlib import Path
 from gate import __version__
 from gate.errors import EXIT_ERROR, GateError, PolicyError, UsageError
 from gate.gcpause import gc_paused
+from gate.scanners import SCANNERS
 
 DEFAULT_SCANNER_TIMEOUT = 600.0
 
@@ -47,12 +48,12 @@ def _build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="policy file (default: .github/container-gate.yml, then container-gate.yml)",
     )
-    check.add_argument(
-        "--trivy-report", type=Path, help="judge this Trivy JSON report instead of running Trivy"
-    )
-    check.add_argument(
-        "--grype-report", type=Path, help="judge this Grype JSON report instead of running Grype"
-    )
+    for scanner in SCANNERS.values():
+        check.add_argument(
+            scanner.report_option,
+            type=Path,
+            help=f"judge this {scanner.title} JSON report instead of running {scanner.title}",
+        )
     check.add_argument(
         "--report-json", type=Path, metavar="FILE", help="also write the result as JSON"
     )
@@ -69,7 +70,8 @@ def _build_parser() -> argparse.ArgumentParser:
         help="override vulnerabilities.fail_on: low, medium, high or critical (any case)",
     )
     check.add_argument(
-        "--scanners", help="override the policy's scanners, comma-separated (trivy,grype)"
+        "--scanners",
+        help=f"override the policy's scanners, comma-separated ({','.join(SCANNERS)})",
     )
     check.add_argument(
         "--insecure-registry",

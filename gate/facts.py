@@ -41,6 +41,7 @@ from gate.provenance import (
     config_from_reports,
     subject_from_reports,
 )
+from gate.scanners import SCANNERS, allowed, report_options
 
 if TYPE_CHECKING:
     from gate.image.sources import ImageSource
@@ -77,30 +78,19 @@ class Timer:
 
 
 def scanner_for(name: str, policy: Policy | None = None) -> Scanner:
-    """The scanner called ``name``; Trivy is told to look only for what the policy judges."""
-    if name == "trivy":
-        from gate.scanners.trivy import Trivy
-
-        if policy is None:
-            return Trivy()
-        kinds = []
-        if policy.vulnerabilities is not None and "trivy" in policy.vulnerabilities.scanners:
-            kinds.append("vuln")
-        if policy.secrets is not None and policy.secrets.fail:
-            kinds.append("secret")
-        return Trivy(scanners=kinds)
-    if name == "grype":
-        from gate.scanners.grype import Grype
-
-        return Grype()
-    raise UsageError(f"unknown scanner {name!r}; allowed: trivy, grype")
+    """The scanner called ``name`` (``gate.scanners.SCANNERS``), set up for the policy."""
+    entry = SCANNERS.get(name)
+    if entry is None:
+        raise UsageError(f"unknown scanner {name!r}; allowed: {allowed()}")
+    return entry.create(policy)
 
 
 def scanners_needed(policy: Policy) -> tuple[str, ...]:
-    """Vulnerability scanners from the policy, plus Trivy when secrets are judged."""
+    """Vulnerability scanners from the policy, plus a secret scanner when secrets are judged."""
     names = list(policy.vulnerabilities.scanners) if policy.vulnerabilities else []
-    if policy.secrets is not None and policy.secrets.fail and "trivy" not in names:
-        names.append("trivy")
+    secrets = policy.secrets is not None and policy.secrets.fail
+    if secrets and not any(n in SCANNERS and SCANNERS[n].finds_secrets for n in names):
+        names.append(next(e.name for e in SCANNERS.values() if e.finds_secrets))
     return tuple(names)
 
 
@@ -127,8 +117,7 @@ def _judged(source: ImageSource) -> Judged:
 
 
 _LONG_STEPS = {
-    "scan_trivy": "trivy: scanning",
-    "scan_grype": "grype: scanning",
+    **{f"scan_{name}": f"{name}: scanning" for name in SCANNERS},
     "passwd": "reading /etc/passwd and /etc/group from the layers",
     "signatures": "verifying signatures",
 }
@@ -294,7 +283,7 @@ def gather(
         for name, path in options.reports.items()
     }
     if source is None and not saved:
-        raise UsageError("no IMAGE given; pass an image reference or --trivy-report/--grype-report")
+        raise UsageError(f"no IMAGE given; pass an image reference or {report_options()}")
     subject = source.subject if source else subject_from_reports(tuple(saved.values()))
     if source is None:
         check_reports_agree(subject, tuple(saved.values()))

@@ -148,8 +148,9 @@ class ScanReport:
     secrets: tuple[Secret, ...] = ()
     image_config: Mapping[str, Any] | None = None
     secrets_scanned: bool | None = None
-    """True when the gate ran the scanner with secret scanning on; None when unknown (a
-    saved Trivy report does not record which of its scanners ran)."""
+    """True when the gate ran the scanner with secret scanning on; False when the report
+    holds no secret scan (Grype never looks for secrets; Trivy run without it); None when
+    unknown (a saved Trivy report does not record which of its scanners ran)."""
 
 
 # --------------------------------------------------------------------------- image facts

@@ -25,6 +25,7 @@ from gate.policy.model import Policy
 from gate.progress import Progress
 from gate.report.interface import Run
 from gate.report.terminal import TerminalRenderer
+from gate.scanners import SCANNERS, allowed, report_options
 
 
 def _load_policy(args: argparse.Namespace) -> tuple[Policy, list[str]]:
@@ -46,11 +47,11 @@ def _load_policy(args: argparse.Namespace) -> tuple[Policy, list[str]]:
         loaded = _with_fail_on(loaded, args.fail_on)
     if args.scanners:
         names = tuple(n.strip() for n in args.scanners.split(",") if n.strip())
-        unknown = sorted(set(names) - {"trivy", "grype"})
+        unknown = sorted(set(names) - set(SCANNERS))
         if unknown or not names:
             raise UsageError(
                 f"--scanners: unknown scanner {', '.join(unknown) or '(none)'}; "
-                "allowed: trivy, grype"
+                f"allowed: {allowed()}"
             )
         if loaded.vulnerabilities is None:
             raise UsageError("--scanners given, but the policy has no vulnerabilities section")
@@ -98,11 +99,8 @@ def _dockerfiles(args: argparse.Namespace, policy: Policy) -> tuple[Path, ...]:
 
 
 def _options(args: argparse.Namespace, policy: Policy) -> GatherOptions:
-    reports = {}
-    if args.trivy_report:
-        reports["trivy"] = args.trivy_report
-    if args.grype_report:
-        reports["grype"] = args.grype_report
+    saved = {name: getattr(args, f"{name}_report", None) for name in SCANNERS}
+    reports = {name: path for name, path in saved.items() if path}
     if args.scanner_timeout <= 0:
         raise UsageError("--scanner-timeout must be a positive number of seconds")
     from gate.oci.manifest import wanted_platform
@@ -178,9 +176,7 @@ def run_check(args: argparse.Namespace) -> int:
     if len(set(images)) != len(images):
         raise UsageError("an image is listed twice")
     if len(images) > 1 and options.reports:
-        raise UsageError(
-            "--trivy-report/--grype-report describe one image; give one IMAGE with them"
-        )
+        raise UsageError(f"{report_options()} describe one image; give one IMAGE with them")
     if args.parallel < 1:
         raise UsageError("--parallel must be at least 1")
     if args.mode is None and policy.mode == "warn":

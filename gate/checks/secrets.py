@@ -1,7 +1,8 @@
 """Check ``secrets``: any secret the scanner finds in the image fails the gate.
 
-Only Trivy looks for secrets. What it reports is already redacted (``Match`` masks
-the value), and the gate never prints more than the rule, file and line.
+Only Trivy looks for secrets (a report says so in ``secrets_scanned``: Grype's is always
+False). What it reports is already redacted (``Match`` masks the value), and the gate
+never prints more than the rule, file and line.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ class SecretsCheck:
     def evaluate(self, policy: Policy, facts: Facts) -> CheckResult:
         reports = need(facts.scans, "scanner reports")
         secrets = [s for r in reports for s in r.secrets]
-        if not any(r.scanner == "trivy" for r in reports):
-            return CheckResult(self.id, Status.ERROR, "no Trivy report, so no secret scan ran")
+        if all(r.secrets_scanned is False for r in reports):
+            return CheckResult(
+                self.id, Status.ERROR, "no report of a secret scanner, so no secret scan ran"
+            )
         problems = tuple(
             Problem(
                 rule=f"secret/{s.rule_id}",

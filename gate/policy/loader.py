@@ -48,6 +48,7 @@ from gate.policy.yaml_source import (
     YamlProblem,
     read_yaml,
 )
+from gate.scanners import DEFAULT_SCANNERS
 
 # Package data sits beside this module (setuptools package-data); reading it by path avoids
 # importing importlib.resources on the cold-start path.
@@ -446,7 +447,7 @@ def _vulnerabilities(doc: dict[str, Any], where: SourceMap) -> VulnerabilityPoli
         ignore_unfixed=doc.get("ignore_unfixed", False),
         unknown_as=Severity[doc.get("unknown_as", "high").upper()],
         exceptions=exceptions,
-        scanners=tuple(doc.get("scanners", ["trivy"])),
+        scanners=tuple(doc.get("scanners", DEFAULT_SCANNERS)),
     )
 
 

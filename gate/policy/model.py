@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from gate.model import Mode, Severity
+from gate.scanners import DEFAULT_SCANNERS
 
 DEFAULT_MUTABLE_TAGS = ("latest", "stable", "edge", "main", "master", "dev", "nightly")
 
@@ -40,7 +41,7 @@ class VulnerabilityPolicy:
     ignore_unfixed: bool = False
     unknown_as: Severity = Severity.HIGH
     exceptions: tuple[VulnException, ...] = ()
-    scanners: tuple[str, ...] = ("trivy",)
+    scanners: tuple[str, ...] = DEFAULT_SCANNERS
 
 
 @dataclass(frozen=True)

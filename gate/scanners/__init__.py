@@ -1,0 +1,62 @@
+"""The scanners the gate can run, by name: the one list the CLI, the policy and its schema read.
+
+``--NAME-report`` options, what ``vulnerabilities.scanners`` may list, ``--scanners`` and the
+step names all come from ``SCANNERS``; ``tests/test_scanner_registry.py`` fails when the
+policy schema's enum (or the action's inputs) drift from it. Importing this package loads
+no scanner: an entry names its module, imported when the scanner is first needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import import_module
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from gate.policy.model import Policy
+    from gate.scanners.interface import Scanner
+
+
+@dataclass(frozen=True)
+class ScannerEntry:
+    """One scanner: its name (policy, CLI, reports), how it is shown, where it lives.
+
+    ``module`` defines ``for_policy(policy: Policy | None) -> Scanner``: the scanner set up
+    to look for what the policy judges (no policy: everything it can, to read a report).
+    ``finds_secrets``: it reports secrets, so it runs when the policy judges them.
+    """
+
+    name: str
+    title: str
+    module: str
+    finds_secrets: bool = False
+
+    @property
+    def report_option(self) -> str:
+        """The CLI option that hands the gate a saved report instead of running it."""
+        return f"--{self.name}-report"
+
+    def create(self, policy: Policy | None = None) -> Scanner:
+        return cast("Scanner", import_module(self.module).for_policy(policy))
+
+
+SCANNERS: Mapping[str, ScannerEntry] = {
+    entry.name: entry
+    for entry in (
+        ScannerEntry("trivy", "Trivy", "gate.scanners.trivy", finds_secrets=True),
+        ScannerEntry("grype", "Grype", "gate.scanners.grype"),
+    )
+}
+DEFAULT_SCANNERS: tuple[str, ...] = ("trivy",)
+"""What ``vulnerabilities.scanners`` is when the policy does not say."""
+
+
+def allowed() -> str:
+    """``trivy, grype``: for messages that list the choices."""
+    return ", ".join(SCANNERS)
+
+
+def report_options() -> str:
+    """``--trivy-report/--grype-report``: for messages that name them all."""
+    return "/".join(entry.report_option for entry in SCANNERS.values())

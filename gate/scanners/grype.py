@@ -35,10 +35,9 @@ import binascii
 import json
 import os
 import re
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gate.model import ScanReport, ScanTarget, Severity, Vulnerability
 from gate.scanners._json import (
@@ -48,7 +47,6 @@ from gate.scanners._json import (
     STR_OR_NONE,
     ReportFields,
 )
-from gate.scanners._process import read_output, run_tool
 from gate.scanners._stream import Parents, stream_report
 from gate.scanners.credentials import forwarded_credentials
 from gate.scanners.isolation import (
@@ -56,8 +54,12 @@ from gate.scanners.isolation import (
     Workspace,
     existing_files,
     ignored_variables,
+    run_isolated,
     scanner_environment,
 )
+
+if TYPE_CHECKING:
+    from gate.policy.model import Policy
 
 NAME = "grype"
 _FOUND_BY = frozenset({NAME})
@@ -170,7 +172,7 @@ class Grype:
             if forwarded:  # Grype keys credentials by registry host
                 forwarded["GRYPE_REGISTRY_AUTH_AUTHORITY"] = target.location.split("/", 1)[0]
             env.update(forwarded)
-        output = workspace.root / "grype.json"
+        output = workspace.report(NAME)
         argv = (
             self._executable,
             source_for(target),
@@ -194,22 +196,23 @@ class Grype:
         return found
 
     def scan(self, target: ScanTarget, *, timeout: float) -> ScanReport:
-        with tempfile.TemporaryDirectory(prefix="gate-grype-") as tmp:
-            workspace = Workspace.create(Path(tmp))
-            run = self.invocation(target, workspace, environ=os.environ, cwd=Path.cwd())
-            done = run_tool(
-                run.argv, tool=NAME, timeout=timeout, env=run.env, inherit_env=False, cwd=run.cwd
-            )
-            archive = target.kind == "docker-archive"
-            return read_output(
-                done,
-                workspace.root / "grype.json",
-                tool=NAME,
-                parse=lambda p: parse_report(p, archive=archive),
-            )
+        archive = target.kind == "docker-archive"
+        return run_isolated(
+            NAME,
+            timeout=timeout,
+            invocation=lambda workspace, environ, cwd: self.invocation(
+                target, workspace, environ=environ, cwd=cwd
+            ),
+            parse=lambda p: parse_report(p, archive=archive),
+        )
 
     def parse_report(self, path: Path) -> ScanReport:
         return parse_report(path)
+
+
+def for_policy(policy: Policy | None) -> Grype:
+    """Grype has one kind of finding; the policy changes nothing in how it runs."""
+    return Grype()
 
 
 def config_args(workspace: Workspace) -> tuple[str, ...]:
@@ -266,6 +269,7 @@ def parse_report(path: Path, *, archive: bool = False) -> ScanReport:
         os=_os(_opt(root, "distro", dict, "") or {}),
         vulnerabilities=tuple(found),
         image_config=_image_config(target),
+        secrets_scanned=False,  # Grype never looks for secrets
     )
 
 

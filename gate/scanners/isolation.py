@@ -28,9 +28,15 @@ a config that used to "work" does not stop working silently.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+from gate.scanners._process import read_output, run_tool
+
+T = TypeVar("T")
 
 _PATH_VARIABLES = frozenset({"SSL_CERT_FILE", "DOCKER_CONFIG", "REGISTRY_AUTH_FILE"})
 """Non-scanner variables holding one path the scanner reads to reach a registry or a DB."""
@@ -76,10 +82,36 @@ class Workspace:
         """An empty directory, for settings that name a directory to load things from."""
         return self.root / "empty"
 
+    def report(self, tool: str) -> Path:
+        """Where ``tool`` writes its JSON report."""
+        return self.root / f"{tool}.json"
+
     @property
     def empty_file(self) -> Path:
         """An empty config file: passing it explicitly stops a scanner's config search."""
         return self.root / "empty.yaml"
+
+
+def run_isolated(
+    tool: str,
+    *,
+    timeout: float,
+    invocation: Callable[[Workspace, Mapping[str, str], Path], Invocation],
+    parse: Callable[[Path], T],
+) -> T:
+    """Run ``tool`` in a fresh private workspace and parse the report it wrote there.
+
+    ``invocation(workspace, environ, cwd)`` is the scanner's pure description of the run
+    (from the gate's environment and working directory); the report is
+    ``workspace.report(tool)``. The workspace is removed afterwards, whatever happens.
+    """
+    with tempfile.TemporaryDirectory(prefix=f"gate-{tool}-") as tmp:
+        workspace = Workspace.create(Path(tmp))
+        run = invocation(workspace, os.environ, Path.cwd())
+        done = run_tool(
+            run.argv, tool=tool, timeout=timeout, env=run.env, inherit_env=False, cwd=run.cwd
+        )
+        return read_output(done, workspace.report(tool), tool=tool, parse=parse)
 
 
 def _absolute(value: str, base: Path) -> str:

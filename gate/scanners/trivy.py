@@ -46,11 +46,9 @@ pass.
 from __future__ import annotations
 
 import dataclasses
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from gate.errors import ScannerError
 from gate.model import ScanReport, ScanTarget, Secret, Severity, Vulnerability
@@ -61,7 +59,6 @@ from gate.scanners._json import (
     STR_OR_NONE,
     ReportFields,
 )
-from gate.scanners._process import read_output, run_tool
 from gate.scanners._stream import Parents, stream_report
 from gate.scanners.credentials import forwarded_credentials
 from gate.scanners.isolation import (
@@ -69,8 +66,12 @@ from gate.scanners.isolation import (
     Workspace,
     existing_files,
     ignored_variables,
+    run_isolated,
     scanner_environment,
 )
+
+if TYPE_CHECKING:
+    from gate.policy.model import Policy
 
 NAME = "trivy"
 SCHEMA_VERSION = 2
@@ -250,7 +251,7 @@ class Trivy:
         )
         if target.kind == "registry":
             env.update(forwarded_credentials(env, "TRIVY_USERNAME", "TRIVY_PASSWORD"))
-        output = workspace.root / "trivy.json"
+        output = workspace.report(NAME)
         argv = self.command(target, output, timeout=timeout, workspace=workspace, environ=env)
         return Invocation(tuple(argv), env, workspace.cwd)
 
@@ -267,20 +268,30 @@ class Trivy:
         return found
 
     def scan(self, target: ScanTarget, *, timeout: float) -> ScanReport:
-        with tempfile.TemporaryDirectory(prefix="gate-trivy-") as tmp:
-            workspace = Workspace.create(Path(tmp))
-            run = self.invocation(
-                target, workspace, timeout=timeout, environ=os.environ, cwd=Path.cwd()
-            )
-            done = run_tool(
-                run.argv, tool=NAME, timeout=timeout, env=run.env, inherit_env=False, cwd=run.cwd
-            )
-            output = workspace.root / "trivy.json"
-            report = read_output(done, output, tool=NAME, parse=parse_report)
+        report = run_isolated(
+            NAME,
+            timeout=timeout,
+            invocation=lambda workspace, environ, cwd: self.invocation(
+                target, workspace, timeout=timeout, environ=environ, cwd=cwd
+            ),
+            parse=parse_report,
+        )
         return dataclasses.replace(report, secrets_scanned="secret" in self.scanners)
 
     def parse_report(self, path: Path) -> ScanReport:
         return parse_report(path)
+
+
+def for_policy(policy: Policy | None) -> Trivy:
+    """Trivy told to look only for what the policy judges (without one: its own default)."""
+    if policy is None:
+        return Trivy()
+    kinds = []
+    if policy.vulnerabilities is not None and NAME in policy.vulnerabilities.scanners:
+        kinds.append("vuln")
+    if policy.secrets is not None and policy.secrets.fail:
+        kinds.append("secret")
+    return Trivy(scanners=kinds)
 
 
 # --------------------------------------------------------------------------- parsing
