@@ -11,11 +11,13 @@ from __future__ import annotations
 import itertools
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from gate.errors import GateError
+from gate.evidence import ExceptionRow, FindingRow, VulnerabilityEvidence
 from gate.model import (
     CheckResult,
     Location,
@@ -54,54 +56,51 @@ def vuln(
         rule=cve,
         message=message,
         severity=severity,
-        data={
-            "id": cve,
-            "aliases": [],
-            "package": package,
-            "installed": installed,
-            "fixed": list(fixed),
-            "severity": severity.label,
-            "judged_as": severity.label,
-            "status": "fixed" if fixed else "affected",
-            "title": title,
-            "url": f"https://avd.aquasec.com/nvd/{cve.lower()}",
-            "target": "app (debian 12.5)",
-            "found_by": ["trivy"],
-        },
+        data=FindingRow(
+            id=cve,
+            aliases=(),
+            package=package,
+            installed=installed,
+            fixed=fixed,
+            severity=severity,
+            judged_as=severity,
+            status="fixed" if fixed else "affected",
+            title=title,
+            url=f"https://avd.aquasec.com/nvd/{cve.lower()}",
+            target="app (debian 12.5)",
+            found_by=("trivy",),
+        ),
     )
 
 
 def vulnerabilities_check(problems: tuple[Problem, ...]) -> CheckResult:
-    evidence = {
-        "fail_on": "high",
-        "exceptions_applied": [
-            {
-                "id": "CVE-2024-0727",
-                "package": "openssl",
-                "reason": "not reachable: we never parse PKCS12",
-                "expires": "2026-11-20",
-                "finding": "CVE-2024-0727",
-                "finding_package": "openssl",
-            }
-        ],
-        "exceptions_expiring_soon": [
-            {
-                "id": "CVE-2024-0727",
-                "package": "openssl",
-                "reason": "not reachable: we never parse PKCS12",
-                "expires": "2026-11-20",
-            }
-        ],
-        "exceptions_expired": [
-            {
-                "id": "CVE-2023-1111",
-                "package": None,
-                "reason": "waiting for | upstream",
-                "expires": "2026-01-31",
-                "would_match": ["CVE-2023-1111"],
-            }
-        ],
-    }
+    waiver = ExceptionRow(
+        "CVE-2024-0727", "openssl", "not reachable: we never parse PKCS12", "2026-11-20"
+    )
+    evidence = VulnerabilityEvidence(
+        fail_on="high",
+        total=len(problems),
+        by_severity={},
+        below_threshold=0,
+        ignored_unfixed=0,
+        not_affected=0,
+        exceptions_applied=(replace(waiver, finding="CVE-2024-0727", finding_package="openssl"),),
+        exceptions_expiring_soon=(waiver,),
+        exceptions_expired=(
+            ExceptionRow(
+                "CVE-2023-1111",
+                None,
+                "waiting for | upstream",
+                "2026-01-31",
+                would_match=("CVE-2023-1111",),
+            ),
+        ),
+        exceptions_unused=(),
+        scanners=(),
+        agreement={},
+        found_by_one_only=(),
+        no_os_packages=False,
+    )
     return CheckResult(
         "vulnerabilities",
         Status.FAIL,

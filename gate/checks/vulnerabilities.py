@@ -14,10 +14,12 @@ Rules, in order, for each merged finding:
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from datetime import date, timedelta
 from operator import attrgetter, itemgetter
-from typing import Any, ClassVar
+from typing import ClassVar
 
+from gate.evidence import ExceptionRow, FindingRow, ScannerRow, VulnerabilityEvidence
 from gate.findings import merge
 from gate.model import (
     CheckResult,
@@ -49,22 +51,22 @@ def effective_severity(finding: Vulnerability, rules: VulnerabilityPolicy) -> Se
 
 def _finding_row(
     finding: Vulnerability, rules: VulnerabilityPolicy, judged: Severity | None = None
-) -> dict[str, Any]:
+) -> FindingRow:
     vid, aliases = finding.id, finding.aliases
-    return {
-        "id": vid,
-        "aliases": sorted(aliases - {vid} if vid in aliases else aliases),
-        "package": finding.package,
-        "installed": finding.installed,
-        "fixed": list(finding.fixed),
-        "severity": finding.severity.label,
-        "judged_as": (effective_severity(finding, rules) if judged is None else judged).label,
-        "status": finding.status,
-        "title": finding.title,
-        "url": finding.url,
-        "target": finding.target,
-        "found_by": sorted(finding.found_by),
-    }
+    return FindingRow(
+        vid,
+        tuple(sorted(aliases - {vid} if vid in aliases else aliases)),
+        finding.package,
+        finding.installed,
+        finding.fixed,
+        finding.severity,
+        effective_severity(finding, rules) if judged is None else judged,
+        finding.status,
+        finding.title,
+        finding.url,
+        finding.target,
+        tuple(sorted(finding.found_by)),
+    )
 
 
 def _problem(finding: Vulnerability, judged: Severity, rules: VulnerabilityPolicy) -> Problem:
@@ -77,19 +79,16 @@ def _problem(finding: Vulnerability, judged: Severity, rules: VulnerabilityPolic
     )
 
 
-def _exception_row(exc: VulnException, finding: Vulnerability | None = None) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "id": exc.id,
-        "package": exc.package,
-        "reason": exc.reason,
-        "expires": exc.expires.isoformat(),
-    }
-    if exc.line is not None:
-        row["policy_line"] = exc.line
-    if finding is not None:
-        row["finding"] = finding.id
-        row["finding_package"] = finding.package
-    return row
+def _exception_row(exc: VulnException, finding: Vulnerability | None = None) -> ExceptionRow:
+    return ExceptionRow(
+        exc.id,
+        exc.package,
+        exc.reason,
+        exc.expires.isoformat(),
+        policy_line=exc.line,
+        finding=None if finding is None else finding.id,
+        finding_package=None if finding is None else finding.package,
+    )
 
 
 def _severity_phrase(judged: list[Severity]) -> str:
@@ -121,7 +120,7 @@ class VulnerabilitiesCheck:
         today = facts.now.date()
 
         failing: list[tuple[Severity, Vulnerability]] = []  # (effective severity, finding)
-        applied: list[dict[str, Any]] = []
+        applied: list[ExceptionRow] = []
         used: set[VulnException] = set()
         below = unfixed = not_affected = 0
         # effective_severity, inlined: this loop runs once per finding (50,000 in a big report).
@@ -148,10 +147,10 @@ class VulnerabilitiesCheck:
             failing.append((severity, finding))
 
         expired = [
-            {
-                **_exception_row(e),
-                "would_match": sorted({f.id for f in findings if e.matches(f.ids, f.package)}),
-            }
+            replace(
+                _exception_row(e),
+                would_match=tuple(sorted({f.id for f in findings if e.matches(f.ids, f.package)})),
+            )
             for e in rules.exceptions
             if e.expired(today)
         ]
@@ -160,40 +159,33 @@ class VulnerabilitiesCheck:
         failing.sort(key=_JUDGED, reverse=True)
         problems = tuple(_problem(f, severity, rules) for severity, f in failing)
         by_severity = Counter(map(_SEVERITY_OF, findings))
-        evidence = {
-            "fail_on": rules.fail_on.label,
-            "total": len(findings),
-            "by_severity": dict(sorted((s.label, n) for s, n in by_severity.items())),
-            "below_threshold": below,
-            "ignored_unfixed": unfixed,
-            "not_affected": not_affected,
-            "exceptions_applied": applied,
-            "exceptions_expired": expired,
-            "exceptions_unused": [
+        evidence = VulnerabilityEvidence(
+            fail_on=rules.fail_on.label,
+            total=len(findings),
+            by_severity=dict(sorted((s.label, n) for s, n in by_severity.items())),
+            below_threshold=below,
+            ignored_unfixed=unfixed,
+            not_affected=not_affected,
+            exceptions_applied=tuple(applied),
+            exceptions_expired=tuple(expired),
+            exceptions_unused=tuple(
                 _exception_row(e)
                 for e in rules.exceptions
                 if e not in used and not e.expired(today)
-            ],
-            "exceptions_expiring_soon": [
+            ),
+            exceptions_expiring_soon=tuple(
                 _exception_row(e)
                 for e in rules.exceptions
                 if not e.expired(today) and e.expires <= today + timedelta(days=EXPIRY_WARNING_DAYS)
-            ],
-            "scanners": [
-                {
-                    "name": s.name,
-                    "version": s.version,
-                    "db_built": s.db_built,
-                    "findings": s.entries,
-                    "by_severity": dict(s.counts),
-                    "distinct": s.distinct,
-                }
+            ),
+            scanners=tuple(
+                ScannerRow(s.name, s.version, s.db_built, s.entries, dict(s.counts), s.distinct)
                 for s in merged.summaries
-            ],
-            "agreement": merged.counts(),
-            "found_by_one_only": [_finding_row(f, rules) for f in merged.only_one],
-            "no_os_packages": all(r.os is None for r in reports),
-        }
+            ),
+            agreement=merged.counts(),
+            found_by_one_only=tuple(_finding_row(f, rules) for f in merged.only_one),
+            no_os_packages=all(r.os is None for r in reports),
+        )
         summary = _summary([s for s, _ in failing], rules, len(findings), applied, expired)
         status = Status.FAIL if failing else Status.PASS
         return CheckResult(self.id, status, summary, problems, evidence)
@@ -213,8 +205,8 @@ def _summary(
     failing: list[Severity],
     rules: VulnerabilityPolicy,
     total: int,
-    applied: list[dict[str, Any]],
-    expired: list[dict[str, Any]],
+    applied: list[ExceptionRow],
+    expired: list[ExceptionRow],
 ) -> str:
     threshold = rules.fail_on.label
     if failing:

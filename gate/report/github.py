@@ -26,9 +26,10 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from gate.errors import GateError, PolicyError, UsageError
+from gate.evidence import ExceptionRow, FindingRow, VulnerabilityEvidence
 from gate.masking import write_file
 from gate.model import CheckResult, Problem, Severity, Status, Verdict
 from gate.report.interface import Run
@@ -231,33 +232,29 @@ def _status_cell(status: str) -> str:
     return f"{_ICON.get(status, '')} {status}".strip()
 
 
-def _vuln_rows(problems: Sequence[Problem]) -> list[list[str]]:
-    rows = []
-    for problem in problems:
-        data = problem.data
-        fixed = data.get("fixed") or []
-        rows.append(
-            [
-                md(data.get("id", problem.rule)),
-                md(data.get("package", "")),
-                md(data.get("installed", "")),
-                md(", ".join(map(str, fixed)) if isinstance(fixed, list) else fixed) or "-",
-                md(data.get("judged_as") or (problem.severity.label if problem.severity else "")),
-                md(data.get("title", "")) or "-",
-            ]
-        )
-    return rows
+def _vuln_rows(rows: Sequence[FindingRow]) -> list[list[str]]:
+    return [
+        [
+            md(row.id),
+            md(row.package),
+            md(row.installed),
+            md(", ".join(row.fixed)) or "-",
+            md(row.judged_as.label),
+            md(row.title) or "-",
+        ]
+        for row in rows
+    ]
 
 
-def _exception_rows(rows: Sequence[Mapping[str, Any]], with_finding: bool) -> list[list[str]]:
+def _exception_rows(rows: Sequence[ExceptionRow], with_finding: bool) -> list[list[str]]:
     out = []
     for row in rows:
-        cells = [md(row.get("id", ""))]
+        cells = [md(row.id)]
         if with_finding:
-            cells.append(md(f"{row.get('finding', '')} in {row.get('finding_package', '')}"))
+            cells.append(md(f"{row.finding or ''} in {row.finding_package or ''}"))
         else:
-            cells.append(md(row.get("package") or "any package"))
-        cells += [md(row.get("expires", "")), md(row.get("reason", ""))]
+            cells.append(md(row.package or "any package"))
+        cells += [md(row.expires), md(row.reason)]
         out.append(cells)
     return out
 
@@ -269,9 +266,11 @@ def _findings_section(check: CheckResult, max_rows: int) -> list[str]:
     shown = problems[:max_rows]
     count = f"top {len(shown)} of {len(problems)}" if len(shown) < len(problems) else len(shown)
     heading = f"**{md(check.id)}: failing findings** ({count})"
-    if all("package" in p.data for p in shown):
+    rows_of_findings = [p.data for p in shown if isinstance(p.data, FindingRow)]
+    if len(rows_of_findings) == len(shown):
         table = _table(
-            ("id", "package", "installed", "fixed", "severity", "title"), _vuln_rows(shown)
+            ("id", "package", "installed", "fixed", "severity", "title"),
+            _vuln_rows(rows_of_findings),
         )
     else:
         rows = []
@@ -288,14 +287,15 @@ def _findings_section(check: CheckResult, max_rows: int) -> list[str]:
 
 def _exceptions_section(check: CheckResult) -> list[str]:
     evidence = check.evidence
+    if not isinstance(evidence, VulnerabilityEvidence):
+        return []
     lines: list[str] = []
     sections = (
-        ("exceptions_applied", "Exceptions applied", True),
-        ("exceptions_expiring_soon", "Exceptions expiring within 14 days", False),
-        ("exceptions_expired", "Expired exceptions (no longer applied)", False),
+        (evidence.exceptions_applied, "Exceptions applied", True),
+        (evidence.exceptions_expiring_soon, "Exceptions expiring within 14 days", False),
+        (evidence.exceptions_expired, "Expired exceptions (no longer applied)", False),
     )
-    for key, title, with_finding in sections:
-        rows = evidence.get(key) or []
+    for rows, title, with_finding in sections:
         if not rows:
             continue
         head = ("exception", "finding" if with_finding else "package", "expires", "reason")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from gate.evidence import json_object
 from gate.model import CheckResult, Problem, Verdict
 from gate.report.interface import Run
 
@@ -18,7 +19,8 @@ FORMAT_VERSION = 1
 
 
 def _problem(problem: Problem) -> dict[str, Any]:
-    row: dict[str, Any] = {"rule": problem.rule, "message": problem.message, **problem.data}
+    data = json_object(problem.data)
+    row: dict[str, Any] = {"rule": problem.rule, "message": problem.message, **data}
     if problem.severity is not None:
         row.setdefault("severity", problem.severity.label)
     if problem.location is not None:
@@ -32,7 +34,7 @@ def check_dict(check: CheckResult) -> dict[str, Any]:
         "status": check.status.value,
         "summary": check.summary,
         "findings": [_problem(p) for p in check.findings],
-        "evidence": dict(check.evidence),
+        "evidence": dict(json_object(check.evidence)),
     }
     if check.detail:
         out["detail"] = check.detail

@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import quote
 
 from gate import __version__
+from gate.evidence import FindingRow, json_object
 from gate.model import CheckResult, Problem, Severity, Status, Verdict
 from gate.report.interface import Run
 
@@ -115,7 +116,7 @@ def automation_ids(verdicts: Iterable[Verdict]) -> list[str]:
 
 
 def rule_id(check: CheckResult, problem: Problem) -> str:
-    if check.id == "vulnerabilities":
+    if isinstance(problem.data, FindingRow):
         return f"vulnerability/{problem.rule}"
     if "/" in problem.rule:
         return problem.rule
@@ -134,11 +135,12 @@ def _security_severity(problem: Problem) -> str:
 
 def _rule(check: CheckResult, problem: Problem) -> dict[str, Any]:
     data = problem.data
-    title = str(data.get("title") or "").strip()
-    if check.id == "vulnerabilities":
-        short = title or f"{problem.rule} in {data.get('package', 'a package')}"
+    if isinstance(data, FindingRow):
+        short = data.title.strip() or f"{problem.rule} in {data.package}"
+        url: object = data.url
     else:
         short = f"{check.id}: {problem.rule}"
+        url = data.get("url")
     rule: dict[str, Any] = {
         "id": rule_id(check, problem),
         "name": rule_id(check, problem).replace("/", "_"),
@@ -149,7 +151,6 @@ def _rule(check: CheckResult, problem: Problem) -> dict[str, Any]:
             "tags": ["security", "container", check.id],
         },
     }
-    url = data.get("url")
     if isinstance(url, str) and url.startswith(("https://", "http://")):
         rule["helpUri"] = url
     return rule
@@ -169,7 +170,9 @@ def _fallback_file(verdict: Verdict) -> str | None:
 
 def _fingerprint(verdict: Verdict, check: CheckResult, problem: Problem) -> str:
     """Identity of one alert across runs: image repository, rule and package, not the version."""
-    parts = [category(verdict), rule_id(check, problem), str(problem.data.get("package", ""))]
+    data = problem.data
+    package = data.package if isinstance(data, FindingRow) else data.get("package", "")
+    parts = [category(verdict), rule_id(check, problem), str(package)]
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
 
 
@@ -248,7 +251,7 @@ class SarifRenderer:
                         "check": check.id,
                         "image": verdict.subject.pinned,
                         **({"severity": problem.severity.label} if problem.severity else {}),
-                        **{k: v for k, v in problem.data.items() if k in _RESULT_KEYS},
+                        **{k: v for k, v in json_object(problem.data).items() if k in _RESULT_KEYS},
                     },
                 }
 

@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from gate.evidence import FindingRow, VulnerabilityEvidence
 from gate.model import CheckResult, Verdict
 from gate.report.interface import Run
 
@@ -44,47 +45,47 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str]])
     return [line.rstrip() for line in lines]
 
 
-def _severity_shown(row: Mapping[str, Any]) -> str:
+def _severity_shown(row: FindingRow) -> str:
     """``unknown (as high)`` where the policy's ``unknown_as`` ranked an unranked finding."""
-    severity, judged = row.get("severity"), row.get("judged_as")
-    return f"{severity} (as {judged})" if judged and judged != severity else str(severity)
+    severity, judged = row.severity.label, row.judged_as.label
+    return f"{severity} (as {judged})" if judged != severity else severity
 
 
-def _exception_lines(evidence: Mapping[str, Any]) -> list[str]:
+def _exception_lines(evidence: VulnerabilityEvidence) -> list[str]:
     lines: list[str] = []
-    for row in evidence.get("exceptions_applied", []):
+    for row in evidence.exceptions_applied:
         lines.append(
-            f"waived: {clean(row['finding'])} in {clean(row['finding_package'])} by exception "
-            f"{clean(row['id'])} until {row['expires']}: {clean(row['reason'])}"
+            f"waived: {clean(row.finding)} in {clean(row.finding_package)} by exception "
+            f"{clean(row.id)} until {row.expires}: {clean(row.reason)}"
         )
-    for row in evidence.get("exceptions_expired", []):
-        matches = ", ".join(row.get("would_match", [])) or "nothing found now"
+    for row in evidence.exceptions_expired:
+        matches = ", ".join(row.would_match or ()) or "nothing found now"
         lines.append(
-            f"expired: exception {clean(row['id'])} expired {row['expires']} and no longer "
+            f"expired: exception {clean(row.id)} expired {row.expires} and no longer "
             f"applies (matches: {clean(matches)})"
         )
-    for row in evidence.get("exceptions_expiring_soon", []):
-        lines.append(f"expiring soon: exception {clean(row['id'])} expires {row['expires']}")
+    for row in evidence.exceptions_expiring_soon:
+        lines.append(f"expiring soon: exception {clean(row.id)} expires {row.expires}")
     return lines
 
 
-def _agreement_lines(evidence: Mapping[str, Any]) -> list[str]:
+def _agreement_lines(evidence: VulnerabilityEvidence) -> list[str]:
     """Where two scanners ran: what each found, and the findings only one of them saw."""
-    scanners = evidence.get("scanners", [])
+    scanners = evidence.scanners
     if len(scanners) < 2:
         return []
     lines = [
-        f"scanner {clean(row['name'])} {clean(row['version'] or '?')}: {row['findings']} entries"
+        f"scanner {clean(row.name)} {clean(row.version or '?')}: {row.findings} entries"
         for row in scanners
     ]
-    agreement = evidence.get("agreement", {})
+    agreement = evidence.agreement
     lines.append(
         f"found by all scanners: {agreement.get('by_all', 0)}; "
         f"by one only: {agreement.get('only_one', 0)}"
     )
     lines += [
-        f"  only {clean(', '.join(row['found_by']))}: {clean(row['id'])} in {clean(row['package'])}"
-        for row in evidence.get("found_by_one_only", [])[:MAX_ROWS]
+        f"  only {clean(', '.join(row.found_by))}: {clean(row.id)} in {clean(row.package)}"
+        for row in evidence.found_by_one_only[:MAX_ROWS]
     ]
     return lines
 
@@ -92,9 +93,9 @@ def _agreement_lines(evidence: Mapping[str, Any]) -> list[str]:
 def _check_lines(check: CheckResult) -> list[str]:
     lines = [f"  {check.status.value.upper():<5}  {check.id:<16} {clean(check.summary)}"]
     body: list[str] = []
-    rows = [p.data for p in check.findings]
-    if rows and all("package" in r for r in rows):
-        shown = [{**r, "severity_shown": _severity_shown(r)} for r in rows[:MAX_ROWS]]
+    rows = [p.data for p in check.findings if isinstance(p.data, FindingRow)]
+    if rows and len(rows) == len(check.findings):
+        shown = [{**r.as_json(), "severity_shown": _severity_shown(r)} for r in rows[:MAX_ROWS]]
         body += table(shown, _VULN_COLUMNS)
     else:
         for problem in check.findings[:MAX_ROWS]:
@@ -106,10 +107,12 @@ def _check_lines(check: CheckResult) -> list[str]:
             body.append(f"- {where}{clean(problem.message)}")
     if len(check.findings) > MAX_ROWS:
         body.append(f"... and {len(check.findings) - MAX_ROWS} more (see --report-json)")
-    body += _exception_lines(check.evidence)
-    if check.evidence.get("no_os_packages"):
-        body.append("note: no OS packages were found (scratch or static image)")
-    body += _agreement_lines(check.evidence)
+    evidence = check.evidence
+    if isinstance(evidence, VulnerabilityEvidence):
+        body += _exception_lines(evidence)
+        if evidence.no_os_packages:
+            body.append("note: no OS packages were found (scratch or static image)")
+        body += _agreement_lines(evidence)
     if check.detail:
         body += [clean(line) for line in check.detail.splitlines()[-20:]]
     lines += [f"         {line}" for line in body]
