@@ -116,6 +116,12 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--parallel", type=int, default=2, metavar="N", help="images judged at once (default 2)"
     )
+    check.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="log each step on stderr: URLs, scanner commands, timings (credentials masked)",
+    )
 
     policy = commands.add_parser("policy", help="validate a policy or print its schema")
     policy_commands = policy.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
@@ -170,6 +176,9 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_ERROR
+    from gate.log import configure
+
+    configure(verbose=getattr(args, "verbose", False))
     try:
         if args.command == "policy":
             return _policy_command(args)

@@ -12,6 +12,7 @@ propagates and the whole image is an error.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from gate.scanners.interface import Scanner
 
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -70,11 +72,17 @@ class Timer:
     timings: dict[str, float] = field(default_factory=dict)
 
     def timed(self, name: str, fn: Callable[[], T]) -> T:
+        _log.debug("%s: started", name)
         start = time.perf_counter()
         try:
-            return fn()
-        finally:
-            self.timings[name] = time.perf_counter() - start
+            result = fn()
+        except BaseException as error:
+            self.timings[name] = took = time.perf_counter() - start
+            _log.debug("%s: failed after %.3f s: %s", name, took, getattr(error, "message", error))
+            raise
+        self.timings[name] = took = time.perf_counter() - start
+        _log.debug("%s: done in %.3f s", name, took)
+        return result
 
 
 def scanner_for(name: str, policy: Policy | None = None) -> Scanner:

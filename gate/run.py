@@ -8,6 +8,7 @@ formats never scans again.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from gate.core import evaluate, required_facts
 from gate.errors import EXIT_ERROR, EXIT_PASS, EXIT_VIOLATION, GateError, UsageError
-from gate.facts import GatherOptions, Timer, gather
+from gate.facts import GatherOptions, Timer, gather, scanners_needed
 from gate.masking import write_file
 from gate.model import CheckResult, Severity, Status, Subject, Verdict
 from gate.policy.model import Policy
@@ -26,6 +27,8 @@ from gate.progress import Progress
 from gate.report.interface import Run
 from gate.report.terminal import TerminalRenderer
 from gate.scanners import SCANNERS, allowed, report_options
+
+_log = logging.getLogger(__name__)
 
 
 def _load_policy(args: argparse.Namespace) -> tuple[Policy, list[str]]:
@@ -184,9 +187,29 @@ def run_check(args: argparse.Namespace) -> int:
     if args.images:
         notes += ignored_scanner_settings(policy, options, os.environ, Path.cwd())
 
+    _log.debug(
+        "policy %s (mode %s); images %s; scanners %s; platform %s",
+        policy.source,
+        policy.mode,
+        ", ".join(i or "(from reports)" for i in images),
+        ", ".join(
+            f"{n} (report {options.reports[n]})" if n in options.reports else n
+            for n in scanners_needed(policy)
+        )
+        or "none",
+        options.platform,
+    )
     with ThreadPoolExecutor(max_workers=args.parallel) as pool:
         verdicts = tuple(pool.map(lambda image: judge_image(image, policy, options, notes), images))
     run = Run(verdicts, policy.source)
+    for verdict in verdicts:
+        _log.debug(
+            "%s: %s (%s); timings %s",
+            verdict.subject.pinned,
+            verdict.status,
+            ", ".join(f"{c.id} {c.status.value}" for c in verdict.checks),
+            ", ".join(f"{k} {v:.3f} s" for k, v in verdict.timings.items()),
+        )
 
     in_actions = os.environ.get("GITHUB_ACTIONS") == "true"
     text = TerminalRenderer().render(run)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from urllib.parse import urlsplit
 from gate.errors import EngineError, UsageError
 from gate.image.registry import is_loopback, seconds_from
 from gate.redact import docker_config_path
+
+_log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "unix:///var/run/docker.sock"
 TIMEOUT_VARIABLE = "CONTAINER_GATE_ENGINE_TIMEOUT"
@@ -184,6 +187,7 @@ class Engine:
     ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
         """``GET path``: the open connection and a 200 response; anything else raises."""
         connection = self._connection()
+        _log.debug("GET %s%s", self.where, path)
         try:
             connection.request("GET", path, headers={"Host": "docker"})
         except (OSError, http.client.HTTPException) as error:

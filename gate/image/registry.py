@@ -23,6 +23,7 @@ from __future__ import annotations
 import email.utils
 import ipaddress
 import json
+import logging
 import os
 import threading
 import time
@@ -39,6 +40,8 @@ from gate.masking import register, untrusted
 from gate.oci import mediatypes
 from gate.oci.digests import VerifyingReader, compute, is_digest, verify
 from gate.oci.manifest import MAX_MANIFEST_BYTES
+
+_log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import requests
@@ -186,6 +189,13 @@ class RegistryClient:
         target = urlsplit(url).netloc or self.host
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
+            _log.debug(
+                "%s %s%s (attempt %d)",
+                method,
+                url,
+                f" {dict(params)}" if params else "",
+                attempt + 1,
+            )
             try:
                 response = self._session.request(
                     method,
@@ -218,6 +228,13 @@ class RegistryClient:
                     f"request to {target} failed: {type(error).__name__}",
                     detail=untrusted(str(error))[:500],
                 ) from None
+            _log.debug(
+                "%s %s: HTTP %d in %.3f s",
+                method,
+                response.url,
+                response.status_code,
+                response.elapsed.total_seconds(),
+            )
             if response.status_code == 429 or response.status_code >= 500:
                 if last:
                     detail = _error_codes(response)

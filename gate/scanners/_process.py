@@ -18,8 +18,10 @@ exit code alone, so only the tails are kept.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import select
+import shlex
 import shutil
 import signal
 import subprocess
@@ -32,6 +34,8 @@ from typing import IO, TypeVar
 
 from gate.errors import ScannerError
 from gate.masking import untrusted
+
+_log = logging.getLogger(__name__)
 
 STDERR_TAIL_BYTES = 8 * 1024
 """How much of a tool's stderr is kept for the error detail: the end, where the cause is."""
@@ -215,6 +219,10 @@ def run_tool(
         raise ScannerError(f"{tool} not found on PATH; install it or pass --{tool}-report FILE")
 
     command = (os.path.abspath(executable), *argv[1:])  # found from here, run from ``cwd``
+    # The argument list only: the environment carries registry credentials.
+    _log.debug(
+        "%s: running %s (in %s, timeout %gs)", tool, shlex.join(command), cwd or ".", timeout
+    )
     started = time.monotonic()
     try:
         proc = subprocess.Popen(
@@ -244,6 +252,7 @@ def run_tool(
         out.close()
         err.close()
     duration = time.monotonic() - started
+    _log.debug("%s: exited %d after %.2f s", tool, returncode, duration)
 
     if timed_out:
         raise ScannerError(
