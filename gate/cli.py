@@ -176,9 +176,10 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_ERROR
-    from gate.log import configure
+    if args.command == "check":  # the only command that logs (and pays for importing logging)
+        from gate.log import configure
 
-    configure(verbose=getattr(args, "verbose", False))
+        configure(verbose=args.verbose)
     try:
         if args.command == "policy":
             return _policy_command(args)
