@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from gate.errors import UsageError
+from gate.oci.digests import is_digest
 from gate.oci.reference import (
     DockerArchiveSpec,
     OciLayoutSpec,
@@ -152,3 +153,18 @@ def test_incomplete_local_forms_are_usage_errors(text: str, fragment: str) -> No
 
 def test_parse_image_passes_registry_references_through() -> None:
     assert parse_image("ghcr.io/acme/app:1") == Reference("ghcr.io", "acme/app", tag="1")
+
+
+@pytest.mark.parametrize(
+    ("text", "valid"),
+    [
+        ("sha256:" + "a" * 64, True),
+        ("sha512:" + "b" * 128, True),
+        ("sha256:" + "a" * 64 + "\n", False),  # `$` alone would accept the newline
+        ("sha256:" + "A" * 64, False),
+        ("sha256:" + "a" * 63, False),
+        ("md5:" + "a" * 32, False),
+    ],
+)
+def test_a_digest_is_the_whole_text_in_a_registered_algorithm(text: str, valid: bool) -> None:
+    assert is_digest(text) is valid

@@ -15,12 +15,15 @@ from collections.abc import Callable, Iterator
 from gate.errors import GateError
 
 #: The digest algorithms of the OCI image spec ("Registered algorithms").
-_DIGEST = re.compile(r"^(?:sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
 
 
 def is_digest(text: str) -> bool:
-    """True for ``sha256:<64 hex>`` or ``sha512:<128 hex>`` (lowercase, as the spec requires)."""
-    return bool(_DIGEST.match(text))
+    """True for ``sha256:<64 hex>`` or ``sha512:<128 hex>`` (lowercase, as the spec requires).
+
+    The whole text: ``$`` would also match before a trailing newline.
+    """
+    return _DIGEST.fullmatch(text) is not None
 
 
 def compute(data: bytes, algorithm: str = "sha256") -> str:

@@ -34,12 +34,12 @@ import base64
 import binascii
 import json
 import os
-import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gate.model import ScanReport, ScanTarget, Severity, Vulnerability
+from gate.oci.digests import is_digest
 from gate.scanners._json import (
     DICT_OR_NONE,
     EMPTY,
@@ -63,7 +63,6 @@ if TYPE_CHECKING:
 
 NAME = "grype"
 _FOUND_BY = frozenset({NAME})
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128}")
 _SCHEMES = {"registry": "registry:", "oci": "oci-dir:", "docker-archive": "docker-archive:"}
 
 ENV_PREFIX = "GRYPE_"
@@ -448,7 +447,7 @@ def _artifact(target: Any) -> str:
 
 
 def _is_digest(text: object) -> bool:
-    return isinstance(text, str) and _DIGEST.fullmatch(text.rpartition("@")[2]) is not None
+    return isinstance(text, str) and is_digest(text.rpartition("@")[2])
 
 
 def _digests(target: Any, *, archive: bool = False) -> tuple[str, ...]:
