@@ -88,6 +88,17 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return lines
 
 
+@pytest.fixture(autouse=True)
+def _forget_credentials_learned_at_run_time() -> Iterator[None]:
+    """Credentials registered at run time are process-wide (as in the CLI, one run per
+    process); in the test process one test's must not leak into the next one's output."""
+    yield
+    from gate import masking
+
+    with masking._lock:
+        masking._registered.clear()
+
+
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
     """A real distribution 2.8.2 registry on ``127.0.0.1:<free port>`` (``.host``, ``.url``)."""
