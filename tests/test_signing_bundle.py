@@ -1,10 +1,10 @@
-"""Sigstore bundles (cosign v3): signed by the tests' PKI, pushed as OCI artifacts with the
-referrers fallback index (the loopback registry has no referrers API), verified natively."""
+"""Sigstore bundles (cosign v3): signed by the tests' PKI, pushed as OCI artifacts to each real
+registry (found through the referrers API, or the fallback index where there is none),
+verified natively."""
 
 from __future__ import annotations
 
 import base64
-import json
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -14,7 +14,8 @@ import pytest
 
 from tests.support import pki as P
 from tests.support import signed
-from tests.support.oci import OCI_INDEX, OCI_MANIFEST, push_blob, push_manifest, sha256_digest
+from tests.support.oci import OCI_MANIFEST, push_blob, sha256_digest
+from tests.support.registry import RunningRegistry
 from tests.support.signed import PushedImage, reasons
 
 
@@ -29,8 +30,13 @@ def trusted_root(pki: P.TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 
 @pytest.fixture
-def image(registry: Any, request: pytest.FixtureRequest) -> PushedImage:
-    return signed.push_unique_image(registry.host, request, "bundled")
+def image(signature_registry: RunningRegistry, request: pytest.FixtureRequest) -> PushedImage:
+    return signed.push_unique_image(
+        signature_registry.host,
+        request,
+        "bundled",
+        referrers_api=signature_registry.referrers_api,
+    )
 
 
 verify = partial(signed.verify, formats=("bundle",))
@@ -48,15 +54,14 @@ def keyless_bundle(
 # --------------------------------------------------------------------------- accepted
 
 
-def test_keyless_bundle_found_through_the_referrers_fallback_index(
+def test_keyless_bundle_found_through_the_referrers_api_or_its_fallback_index(
     image: PushedImage, pki: P.TestPKI, trusted_root: Path
 ) -> None:
     manifest_digest = image.push_bundle(keyless_bundle(pki, image.digest))
 
     facts = verify(image, trusted_root, P.keyless_authority())
 
-    fallback = image.digest.replace(":", "-")
-    assert facts.looked_in == (f"{image.name}:{fallback} (referrers fallback index)",)
+    assert facts.looked_in == (image.bundles_looked_in,)
     (signature,) = facts.signatures
     assert (signature.format, signature.accepted_by) == ("bundle", "github-release")
     assert signature.where == f"{image.name}@{manifest_digest}"
@@ -237,28 +242,9 @@ def test_referrer_without_bundle_layer_is_refused(image: PushedImage, trusted_ro
         "artifactType": P.BUNDLE_MEDIA_TYPE,
         "config": {"mediaType": P.EMPTY_CONFIG, "size": 2, "digest": sha256_digest(empty)},
         "layers": [],
+        "subject": {"mediaType": OCI_MANIFEST, "size": 0, "digest": image.digest},
     }
-    body = json.dumps(manifest).encode()
-    digest = push_manifest(image.host, image.repo, sha256_digest(body), body, OCI_MANIFEST)
-    index = {
-        "schemaVersion": 2,
-        "mediaType": OCI_INDEX,
-        "manifests": [
-            {
-                "mediaType": OCI_MANIFEST,
-                "digest": digest,
-                "size": len(body),
-                "artifactType": P.BUNDLE_MEDIA_TYPE,
-            }
-        ],
-    }
-    push_manifest(
-        image.host,
-        image.repo,
-        image.digest.replace(":", "-"),
-        json.dumps(index).encode(),
-        OCI_INDEX,
-    )
+    P.push_referrer(image.host, image.repo, image.digest, manifest)
 
     assert reasons(verify(image, trusted_root, P.keyless_authority())) == [
         "unreadable signature: the referrer has no bundle layer"

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from tests.support import pki as P
 from tests.support import signed
+from tests.support.registry import RunningRegistry
 from tests.support.signed import PushedImage, reasons
 
 
@@ -32,8 +33,8 @@ def trusted_root(pki: P.TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 
 @pytest.fixture
-def image(registry: Any, request: pytest.FixtureRequest) -> PushedImage:
-    return signed.push_unique_image(registry.host, request, "signed")
+def image(signature_registry: RunningRegistry, request: pytest.FixtureRequest) -> PushedImage:
+    return signed.push_unique_image(signature_registry.host, request, "signed")
 
 
 verify = partial(signed.verify, formats=("legacy",))

@@ -1,9 +1,10 @@
-"""A real OCI registry (Debian's ``docker-registry``, distribution 2.8.2) on a loopback port.
+"""Real OCI registries on a loopback port: Debian's ``docker-registry`` (distribution 2.8.2),
+and go-containerregistry's registry with the OCI 1.1 referrers API (tests/oracles/registry).
 
 Tests talk to a real registry instead of mocking HTTP so that the gate's client code meets the
 same quirks production registries have (digest headers, refusal of manifests with missing
-blobs, no referrers API).  :class:`RunningRegistry` is a context manager so demo scripts can
-reuse it outside pytest::
+blobs, a referrers API or none).  :class:`RunningRegistry` is a context manager so demo
+scripts can reuse it outside pytest::
 
     with RunningRegistry(workdir) as reg:
         push(reg.host, "app", image, "latest")
@@ -54,6 +55,9 @@ def free_port() -> int:
 class RunningRegistry:
     """Start ``docker-registry serve`` in *workdir*; stop it and delete its storage on exit."""
 
+    #: Whether the registry serves ``/v2/<repo>/referrers/<digest>`` (distribution 2.8 does not).
+    referrers_api = False
+
     def __init__(self, workdir: Path, *, startup_timeout: float = 15.0) -> None:
         self.workdir = Path(workdir)
         self.startup_timeout = startup_timeout
@@ -71,29 +75,32 @@ class RunningRegistry:
         """Base URL of the distribution API (plain HTTP)."""
         return f"http://{self.host}"
 
-    def __enter__(self) -> RunningRegistry:
+    def _command(self) -> list[str]:
+        """The command serving on ``self.host``."""
         binary = shutil.which(BINARY)
         if binary is None:
             raise RegistryUnavailable(
                 f"{BINARY!r} (distribution 2.8.2) is not on PATH; run `make test`, "
                 "which installs it (Debian package docker-registry)"
             )
+        config = self.workdir / "config.yml"
+        config.write_text(
+            _CONFIG.format(root=self.workdir / "storage", addr=self.host), encoding="utf-8"
+        )
+        return [binary, "serve", str(config)]
+
+    def __enter__(self) -> RunningRegistry:
         self.workdir.mkdir(parents=True, exist_ok=True)
         # A free port can be taken between probing and binding; retry a few times.
         for _attempt in range(3):
             self.port = free_port()
-            config = self.workdir / "config.yml"
-            config.write_text(
-                _CONFIG.format(root=self.workdir / "storage", addr=self.host), encoding="utf-8"
-            )
+            command = self._command()
             with self._log_path.open("wb") as log:
-                self._proc = subprocess.Popen(
-                    [binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT
-                )
+                self._proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
             if self._wait_ready():
                 return self
             self._stop()
-        raise RegistryUnavailable(f"docker-registry did not start: {self._log_tail()}")
+        raise RegistryUnavailable(f"{Path(command[0]).name} did not start: {self._log_tail()}")
 
     def __exit__(
         self,
@@ -135,3 +142,18 @@ class RunningRegistry:
             return self._log_path.read_text(errors="replace")[-2000:].strip()
         except OSError:
             return "(no log)"
+
+
+class ReferrersRegistry(RunningRegistry):
+    """go-containerregistry's registry (as ``crane registry serve``, v0.22.1) with its referrers
+    API on; in memory, so ``__exit__`` only stops it. ``binary`` is tests/oracles/registry's
+    ``serve``, built by ``tests.support.gobuild``."""
+
+    referrers_api = True
+
+    def __init__(self, workdir: Path, binary: Path, *, startup_timeout: float = 15.0) -> None:
+        super().__init__(workdir, startup_timeout=startup_timeout)
+        self.binary = binary
+
+    def _command(self) -> list[str]:
+        return [str(self.binary), "-address", self.host]
