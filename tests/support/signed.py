@@ -45,6 +45,11 @@ class PushedImage:
         return f"{self.host}/{self.repo}"
 
     @property
+    def pinned(self) -> str:
+        """``name@digest``: what cosign signs and verifies."""
+        return f"{self.name}@{self.digest}"
+
+    @property
     def reference(self) -> str:
         """What the gate is asked to check."""
         return f"{self.name}:{TAG}"

@@ -1,0 +1,87 @@
+"""The real cosign (v2.6.5, built by scripts/go-tools.sh), run offline against loopback registries.
+
+Signing never reaches Rekor (``--tlog-upload=false``); verifying never reaches TUF or Rekor
+(``--trusted-root`` given, ``--insecure-ignore-tlog=true``): a test Rekor would need Rekor,
+Trillian and a database, so real-cosign signatures here carry no tlog entry, and the gate's
+tlog paths are proven on the test PKI's hand-made entries instead (tests/support/pki.py).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.support.tools import tool_or_skip
+
+PASSWORD = "container-gate-test"
+#: Plain HTTP to the loopback registries.
+INSECURE = ("--allow-insecure-registry", "--allow-http-registry")
+
+
+@dataclass(frozen=True)
+class Cosign:
+    """cosign with a key pair (``cosign.key``, ``cosign.pub``) and a home of its own in ``home``."""
+
+    binary: Path
+    home: Path
+    trusted_root: Path
+
+    @classmethod
+    def create(cls, home: Path, trusted_root: Path) -> Cosign:
+        cosign = cls(tool_or_skip("cosign"), home, trusted_root)
+        cosign.run("generate-key-pair")
+        return cosign
+
+    @property
+    def public_key(self) -> Path:
+        return self.home / "cosign.pub"
+
+    @property
+    def private_key(self) -> Path:
+        return self.home / "cosign.key"
+
+    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        env = {
+            "PATH": os.environ.get("PATH", os.defpath),
+            "HOME": str(self.home),  # its TUF cache and config stay in the test's directory
+            "COSIGN_PASSWORD": PASSWORD,
+        }
+        return subprocess.run(
+            [str(self.binary), *args],
+            cwd=self.home,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def sign(self, reference: str, *, bundle: bool = False) -> None:
+        """Sign ``reference`` (``name@digest``): a legacy ``.sig``, or a Sigstore bundle."""
+        formats = ("--new-bundle-format",) if bundle else ()
+        done = self.run(
+            "sign",
+            "--key",
+            str(self.private_key),
+            "--tlog-upload=false",
+            "--yes",
+            *formats,
+            *INSECURE,
+            reference,
+        )
+        assert done.returncode == 0, done.stderr
+
+    def verify(self, reference: str, key: Path | None = None) -> subprocess.CompletedProcess[str]:
+        """``cosign verify --key`` offline: rc 0 accepts, anything else refuses."""
+        return self.run(
+            "verify",
+            "--key",
+            str(key or self.public_key),
+            "--insecure-ignore-tlog=true",
+            "--trusted-root",
+            str(self.trusted_root),
+            *INSECURE,
+            reference,
+        )
