@@ -5,6 +5,8 @@ verified natively."""
 from __future__ import annotations
 
 import base64
+import json
+from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -249,3 +251,168 @@ def test_referrer_without_bundle_layer_is_refused(image: PushedImage, trusted_ro
     assert reasons(verify(image, trusted_root, P.keyless_authority())) == [
         "unreadable signature: the referrer has no bundle layer"
     ]
+
+
+# --------------------------------------------------------------------------- as sigstore-go reads it
+
+
+def _statement_text(digest: str, **changes: Any) -> str:
+    hex_part = digest.partition(":")[2]
+    fields = {
+        "_type": '"https://in-toto.io/Statement/v1"',
+        "subject": f'[{{"digest":{{"sha256":"{hex_part}"}}}}]',
+        "predicateType": f'"{P.COSIGN_SIGN}"',
+        "predicate": "{}",
+    }
+    fields.update(changes)
+    return "{" + ",".join(f'"{k}":{v}' for k, v in fields.items() if v is not None) + "}"
+
+
+STATEMENTS: dict[str, tuple[Callable[[str], bytes], str | None]] = {
+    # protojson.Unmarshal into in_toto.Statement (sigstore-go's Envelope.Statement)
+    "unknown-field": (
+        lambda d: _statement_text(d, extra='"x"').encode(),
+        "the DSSE payload is not an in-toto statement: unexpected or repeated field 'extra'",
+    ),
+    "duplicate-field": (
+        lambda d: _statement_text(d).replace("{", '{"predicateType":"x",', 1).encode(),
+        "the DSSE payload is not an in-toto statement",
+    ),
+    "byte-order-mark": (
+        lambda d: b"\xef\xbb\xbf" + _statement_text(d).encode(),
+        "the DSSE payload is not an in-toto statement",
+    ),
+    "subject-field-unknown": (
+        lambda d: _statement_text(
+            d, subject=f'[{{"digest":{{"sha256":"{d[7:]}"}},"size":1}}]'
+        ).encode(),
+        "the DSSE payload is not an in-toto statement: unexpected or repeated field 'size'",
+    ),
+    "proto-field-names": (
+        lambda d: (
+            _statement_text(d, predicateType=None, predicate_type=f'"{P.COSIGN_SIGN}"')
+            .replace('"_type"', '"type"')
+            .encode()
+        ),
+        None,
+    ),
+    # verifyEnvelopeWithArtifactDigests: digests compared as bytes, every one must be hex
+    "upper-case-hex": (
+        lambda d: _statement_text(
+            d, subject=f'[{{"digest":{{"sha256":"{d[7:].upper()}"}}}}]'
+        ).encode(),
+        None,
+    ),
+    "non-hex-digest-beside-the-right-one": (
+        lambda d: _statement_text(
+            d, subject=f'[{{"digest":{{"sha256":"{d[7:]}","sha512":"zz"}}}}]'
+        ).encode(),
+        "a subject's sha512 digest 'zz' is not hex",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(STATEMENTS))
+def test_statement_is_read_as_sigstore_go_reads_it(
+    case: str, image: PushedImage, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
+) -> None:
+    make, reason = STATEMENTS[case]
+    key = P.new_key()
+    image.push_bundle(P.sigstore_bundle(pki, image.digest, key, payload=make(image.digest)))
+
+    facts = verify(image, trusted_root, P.key_authority(tmp_path, key))
+
+    if reason is None:
+        assert [s.accepted_by for s in facts.signatures] == ["release-key"]
+    else:
+        assert reasons(facts) == [reason]
+
+
+@pytest.mark.parametrize(
+    ("spelling", "accepted"),
+    [
+        (lambda text: text.rstrip("="), True),
+        (lambda text: text.replace("+", "-").replace("/", "_"), True),
+        (lambda text: text[:8] + "\n" + text[8:], False),  # length no longer a multiple of 4
+        (lambda text: text[:8] + " " + text[8:], False),
+    ],
+    ids=["unpadded", "url-safe", "padded-with-a-line-break", "space"],
+)
+def test_bundle_base64_is_read_as_protojson_reads_bytes(
+    spelling: Callable[[str], str],
+    accepted: bool,
+    image: PushedImage,
+    pki: P.TestPKI,
+    trusted_root: Path,
+    tmp_path: Path,
+) -> None:
+    key = P.new_key()
+    # A payload whose base64 has padding, and '+' or '/', so each spelling changes it.
+    payload = P.statement(image.digest, name="registry.test/app?>>>")
+    bundle = P.sigstore_bundle(pki, image.digest, key, payload=payload, tlog=False)
+    envelope = bundle["dsseEnvelope"]
+    assert envelope["payload"].endswith("=") and set("+/") & set(envelope["payload"])
+    envelope["payload"] = spelling(envelope["payload"])
+    image.push_bundle(bundle)
+
+    facts = verify(image, trusted_root, P.key_authority(tmp_path, key), tlog="optional")
+
+    assert (facts.signatures[0].accepted_by == "release-key") is accepted, reasons(facts)
+
+
+def _renamed(bundle: dict[str, Any]) -> dict[str, Any]:
+    """The same bundle under protobuf's field names, which protojson reads as well."""
+    envelope = bundle.pop("dsseEnvelope")
+    envelope["payload_type"] = envelope.pop("payloadType")
+    bundle["dsse_envelope"] = envelope
+    bundle["verification_material"] = bundle.pop("verificationMaterial")
+    return bundle
+
+
+BUNDLE_SHAPES: dict[str, tuple[Callable[[dict[str, Any]], object], str | None]] = {
+    "proto-field-names": (_renamed, None),
+    "two-contents": (
+        lambda b: (
+            b | {"messageSignature": {"signature": b["dsseEnvelope"]["signatures"][0]["sig"]}}
+        ),
+        "the bundle's JSON sets more than one of dsseEnvelope, messageSignature",
+    ),
+    "unknown-field": (
+        lambda b: b | {"extra": 1},
+        "the bundle's JSON has an unexpected or repeated field 'extra'",
+    ),
+    "duplicate-field": (
+        lambda b: json.dumps(b).replace("{", '{"mediaType": "x", ', 1).encode(),
+        "the bundle is not Sigstore bundle JSON",
+    ),
+    "version-0.2": (
+        lambda b: b | {"mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.2"},
+        "the bundle's media type 'application/vnd.dev.sigstore.bundle+json;version=0.2' is not v0.3",
+    ),
+    "no-key": (
+        lambda b: b | {"verificationMaterial": {"tlogEntries": []}},
+        "the bundle has no verification material (key or certificate)",
+    ),
+    "entry-without-inclusion-proof": (
+        lambda b: b["verificationMaterial"]["tlogEntries"][0].pop("inclusionProof") and b,
+        "a tlog entry has no inclusion proof (required in a v0.3 bundle)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BUNDLE_SHAPES))
+def test_key_based_bundle_is_read_as_sigstore_go_reads_it(
+    case: str, image: PushedImage, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
+) -> None:
+    """protojson (no unknown, repeated or doubly-set fields), then sigstore-go's ``validate``."""
+    alter, reason = BUNDLE_SHAPES[case]
+    key = P.new_key()
+    altered = alter(P.sigstore_bundle(pki, image.digest, key))
+    image.push_bundle(altered)  # type: ignore[arg-type]
+
+    facts = verify(image, trusted_root, P.key_authority(tmp_path, key))
+
+    if reason is None:
+        assert [s.accepted_by for s in facts.signatures] == ["release-key"]
+    else:
+        assert reasons(facts) == [reason]

@@ -21,7 +21,7 @@ import rfc8785
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gate.signing import Refused
-from gate.signing.keys import b64decode, verifies
+from gate.signing.keys import b64decode, b64decode_protojson, verifies
 from gate.signing.trust import TrustRoot
 
 
@@ -96,11 +96,11 @@ def parse_bundle_entry(entry: dict[str, Any]) -> RekorEntry:
         promise = entry.get("inclusionPromise") or {}
         set_b64 = promise.get("signedEntryTimestamp")
         return RekorEntry(
-            body=b64decode(entry.get("canonicalizedBody"), "canonicalizedBody"),
+            body=b64decode_protojson(entry.get("canonicalizedBody"), "canonicalizedBody"),
             integrated_time=_integer(entry.get("integratedTime"), "integratedTime"),
             log_index=_integer(entry.get("logIndex"), "logIndex"),
-            log_id=b64decode(entry.get("logId", {}).get("keyId"), "logId"),
-            signed_entry_timestamp=b64decode(set_b64, "the SET") if set_b64 else None,
+            log_id=b64decode_protojson(entry.get("logId", {}).get("keyId"), "logId"),
+            signed_entry_timestamp=b64decode_protojson(set_b64, "the SET") if set_b64 else None,
         )
     except AttributeError:
         raise Refused("the bundle's tlog entry is not of the Sigstore shape") from None

@@ -13,6 +13,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+
+from tests.support.pki import PrivateKey
 from tests.support.tools import tool_or_skip
 
 PASSWORD = "container-gate-test"
@@ -29,9 +32,22 @@ class Cosign:
     trusted_root: Path
 
     @classmethod
-    def create(cls, home: Path, trusted_root: Path) -> Cosign:
+    def create(cls, home: Path, trusted_root: Path, key: PrivateKey | None = None) -> Cosign:
+        """cosign with a key pair it generates, or ``key`` imported (so a test can sign
+        altered material with the same key)."""
         cosign = cls(tool_or_skip("cosign"), home, trusted_root)
-        cosign.run("generate-key-pair")
+        if key is None:
+            done = cosign.run("generate-key-pair")
+        else:
+            (home / "imported.pem").write_bytes(
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
+            done = cosign.run("import-key-pair", "--key", "imported.pem", "-o", "cosign")
+        assert done.returncode == 0, done.stderr
         return cosign
 
     @property
