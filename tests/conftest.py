@@ -60,7 +60,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegist
 
 
 @pytest.fixture(scope="session")
-def referrers_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
+def referrers_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferrersRegistry]:
     """go-containerregistry's registry, with the OCI referrers API, on ``127.0.0.1:<free port>``.
 
     Built from tests/oracles/registry; skips without Go (fails under CONTAINER_GATE_REQUIRE_GO).

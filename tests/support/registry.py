@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 BINARY = "docker-registry"
 
@@ -38,6 +39,9 @@ http:
   addr: {addr}
   secret: container-gate-test-secret
 """
+
+
+_Registry = TypeVar("_Registry", bound="RunningRegistry")
 
 
 class RegistryUnavailable(RuntimeError):
@@ -89,7 +93,7 @@ class RunningRegistry:
         )
         return [binary, "serve", str(config)]
 
-    def __enter__(self) -> RunningRegistry:
+    def __enter__(self: _Registry) -> _Registry:
         self.workdir.mkdir(parents=True, exist_ok=True)
         # A free port can be taken between probing and binding; retry a few times.
         for _attempt in range(3):
