@@ -20,6 +20,7 @@ from tests.support import pki as P
 from tests.support import signed
 from tests.support.cli import run_gate
 from tests.support.cosign import Cosign
+from tests.support.fakerekor import FakeRekor
 from tests.support.registry import RunningRegistry
 from tests.support.signed import PushedImage
 
@@ -27,8 +28,12 @@ FORMATS = ["legacy", "bundle"]
 
 
 @pytest.fixture(scope="module")
-def cosign(tmp_path_factory: pytest.TempPathFactory) -> Cosign:
-    pki = P.TestPKI.create("cosign")
+def pki() -> P.TestPKI:
+    return P.TestPKI.create("cosign")
+
+
+@pytest.fixture(scope="module")
+def cosign(pki: P.TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Cosign:
     root = signed.write_trusted_root(pki, tmp_path_factory)
     return Cosign.create(tmp_path_factory.mktemp("cosign"), root)
 
@@ -43,14 +48,16 @@ def image(signature_registry: RunningRegistry, request: pytest.FixtureRequest) -
     )
 
 
-def check(image: PushedImage, key: Path, tmp_path: Path, tlog: str) -> tuple[int, dict[str, Any]]:
+def check(
+    image: PushedImage, key: Path, tmp_path: Path, tlog: str, trusted_root: Path | None = None
+) -> tuple[int, dict[str, Any]]:
     """``python -m gate check`` with a signature-only policy trusting ``key``."""
     policy = tmp_path / "policy.yml"
     policy.write_text(
         "version: 1\nsignature:\n"
         f"  tlog: {tlog}\n"
-        "  authorities:\n"
-        f"    - name: release-key\n      key: {key}\n"
+        + (f"  trusted_root: {trusted_root}\n" if trusted_root else "")
+        + f"  authorities:\n    - name: release-key\n      key: {key}\n"
     )
     report = tmp_path / "report.json"
     env = {"PATH": os.path.dirname(sys.executable), "HOME": str(tmp_path)}
@@ -126,3 +133,36 @@ def test_both_real_cosign_formats_on_one_image_are_both_judged(
         ("bundle", "release-key"),
         ("legacy", "release-key"),
     ]
+
+
+def test_real_cosign_signature_logged_in_rekor_passes_with_tlog_required(
+    image: PushedImage, cosign: Cosign, pki: P.TestPKI, tmp_path: Path
+) -> None:
+    """cosign uploads the entry to the stand-in Rekor and keeps its SET in the signature; the
+    gate and ``cosign verify --offline`` both check that SET under the test PKI's Rekor key."""
+    with FakeRekor(pki) as rekor:
+        cosign.sign(image.pinned, rekor_url=rekor.url)
+
+    code, report = check(
+        image, cosign.public_key, tmp_path, tlog="required", trusted_root=cosign.trusted_root
+    )
+
+    assert cosign.verify(image.pinned, tlog=True).returncode == 0
+    assert code == 0, report
+    assert evidence(report)["signatures"][0]["accepted_by"] == "release-key"
+
+
+def test_real_cosign_signature_logged_in_another_rekor_is_refused(
+    image: PushedImage, cosign: Cosign, tmp_path: Path
+) -> None:
+    with FakeRekor(P.TestPKI.create("another-rekor")) as rekor:
+        cosign.sign(image.pinned, rekor_url=rekor.url)
+
+    code, report = check(
+        image, cosign.public_key, tmp_path, tlog="required", trusted_root=cosign.trusted_root
+    )
+
+    assert cosign.verify(image.pinned, tlog=True).returncode != 0
+    assert code == 1, report
+    (signature,) = evidence(report)["signatures"]
+    assert signature["refusals"][0]["reason"].startswith("unknown Rekor logID")

@@ -1,9 +1,9 @@
 """The real cosign (v2.6.5, built by scripts/go-tools.sh), run offline against loopback registries.
 
-Signing never reaches Rekor (``--tlog-upload=false``); verifying never reaches TUF or Rekor
-(``--trusted-root`` given, ``--insecure-ignore-tlog=true``): a test Rekor would need Rekor,
-Trillian and a database, so real-cosign signatures here carry no tlog entry, and the gate's
-tlog paths are proven on the test PKI's hand-made entries instead (tests/support/pki.py).
+Signing reaches no public Rekor: either ``--tlog-upload=false``, or the loopback stand-in
+``tests.support.fakerekor`` (a real Rekor needs Trillian and a database), which signs the entry
+with the test PKI's Rekor key; verifying never reaches TUF or Rekor (``--trusted-root`` given,
+and ``--insecure-ignore-tlog=true`` or ``--offline=true``).
 """
 
 from __future__ import annotations
@@ -74,28 +74,26 @@ class Cosign:
             check=False,
         )
 
-    def sign(self, reference: str, *, bundle: bool = False) -> None:
-        """Sign ``reference`` (``name@digest``): a legacy ``.sig``, or a Sigstore bundle."""
+    def sign(self, reference: str, *, bundle: bool = False, rekor_url: str = "") -> None:
+        """Sign ``reference`` (``name@digest``): a legacy ``.sig``, or a Sigstore bundle;
+        logged in the Rekor at ``rekor_url`` (tests.support.fakerekor) when given."""
         formats = ("--new-bundle-format",) if bundle else ()
+        tlog = ("--rekor-url", rekor_url) if rekor_url else ("--tlog-upload=false",)
         done = self.run(
-            "sign",
-            "--key",
-            str(self.private_key),
-            "--tlog-upload=false",
-            "--yes",
-            *formats,
-            *INSECURE,
-            reference,
+            "sign", "--key", str(self.private_key), *tlog, "--yes", *formats, *INSECURE, reference
         )
         assert done.returncode == 0, done.stderr
 
-    def verify(self, reference: str, key: Path | None = None) -> subprocess.CompletedProcess[str]:
-        """``cosign verify --key`` offline: rc 0 accepts, anything else refuses."""
+    def verify(
+        self, reference: str, key: Path | None = None, *, tlog: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        """``cosign verify --key`` offline: rc 0 accepts, anything else refuses. With ``tlog``
+        the signature's tlog entry must verify (offline, under the trusted root's Rekor key)."""
         return self.run(
             "verify",
             "--key",
             str(key or self.public_key),
-            "--insecure-ignore-tlog=true",
+            "--offline=true" if tlog else "--insecure-ignore-tlog=true",
             "--trusted-root",
             str(self.trusted_root),
             *INSECURE,
