@@ -31,6 +31,7 @@ from gate.policy.model import Authority
 from tests.support import pki as P
 from tests.support import signed
 from tests.support.cosign import Cosign
+from tests.support.fakerekor import FakeRekor
 from tests.support.oci import (
     OCI_INDEX,
     OCI_MANIFEST,
@@ -92,13 +93,20 @@ class Base:
     legacy: Material
     bundle_image: PushedImage
     bundle: Material
+    pki: P.TestPKI
+    logged_image: PushedImage
+    logged: Material
     timings: dict[str, list[float]] = field(
         default_factory=lambda: {"cosign": [], "gate": []}, repr=False
     )
 
-    def verdicts(self, image: PushedImage, form: str) -> tuple[bool, bool, SignatureFacts, str]:
+    def verdicts(
+        self, image: PushedImage, form: str, *, tlog: bool = False
+    ) -> tuple[bool, bool, SignatureFacts, str]:
+        """cosign's verdict and the gate's; with ``tlog``, both must verify the tlog entry
+        (``cosign verify --offline``, the gate's ``tlog: required``)."""
         started = time.monotonic()
-        done = self.cosign.verify(image.pinned)
+        done = self.cosign.verify(image.pinned, tlog=tlog)
         self.timings["cosign"].append(time.monotonic() - started)
         started = time.monotonic()
         facts = signed.verify(
@@ -106,7 +114,7 @@ class Base:
             self.trusted_root,
             Authority("release-key", key=self.cosign.public_key),
             formats=(form,),
-            tlog="optional",
+            tlog="required" if tlog else "optional",
         )
         self.timings["gate"].append(time.monotonic() - started)
         gate_accepts = any(s.accepted_by for s in facts.signatures)
@@ -118,6 +126,15 @@ def _get(image: PushedImage, kind: str, reference: str, accept: str = OCI_MANIFE
     resp = requests.get(url, headers={"Accept": accept}, timeout=10)
     resp.raise_for_status()
     return resp.content
+
+
+def _legacy_material(image: PushedImage) -> Material:
+    (sig_layer,) = json.loads(_get(image, "manifests", P.sig_tag(image.digest)))["layers"]
+    return Material(
+        _get(image, "blobs", sig_layer["digest"]),
+        dict(sig_layer["annotations"]),
+        sig_layer["mediaType"],
+    )
 
 
 def _image(host: str, repo: str) -> PushedImage:
@@ -133,21 +150,18 @@ def base(
     milliseconds where distribution's disk storage takes tens."""
     registry = referrers_registry
     key = P.new_key()
-    root = signed.write_trusted_root(P.TestPKI.create("differential"), tmp_path_factory)
+    pki = P.TestPKI.create("differential")
+    root = signed.write_trusted_root(pki, tmp_path_factory)
     cosign = Cosign.create(tmp_path_factory.mktemp("cosign"), root, key)
     legacy_image = _image(registry.host, "differential/legacy")
     bundle_image = _image(registry.host, "differential/bundle")
+    logged_image = _image(registry.host, "differential/logged")
     cosign.sign(legacy_image.pinned)
     cosign.sign(bundle_image.pinned, bundle=True)
+    with FakeRekor(pki) as rekor:
+        cosign.sign(logged_image.pinned, rekor_url=rekor.url)
 
-    (sig_layer,) = json.loads(_get(legacy_image, "manifests", P.sig_tag(legacy_image.digest)))[
-        "layers"
-    ]
-    legacy = Material(
-        _get(legacy_image, "blobs", sig_layer["digest"]),
-        dict(sig_layer["annotations"]),
-        sig_layer["mediaType"],
-    )
+    legacy, logged = (_legacy_material(image) for image in (legacy_image, logged_image))
     (listed,) = _referrers(bundle_image)
     referrer = json.loads(_get(bundle_image, "manifests", listed))
     (bundle_layer,) = referrer["layers"]
@@ -157,7 +171,9 @@ def base(
         media_type=bundle_layer["mediaType"],
         bundle=document,
     )
-    found = Base(cosign, key, root, legacy_image, legacy, bundle_image, bundle)
+    found = Base(
+        cosign, key, root, legacy_image, legacy, bundle_image, bundle, pki, logged_image, logged
+    )
     yield found
     for side, spent in found.timings.items():
         if spent:
@@ -454,8 +470,10 @@ def publish_legacy(image: PushedImage, material: Material) -> None:
     P.push_legacy(image.host, image.repo, image.digest, [layer])
 
 
-def _judge(base: Base, image: PushedImage, form: str, material: Material) -> None:
-    cosign_accepts, gate_accepts, facts, stderr = base.verdicts(image, form)
+def _judge(
+    base: Base, image: PushedImage, form: str, material: Material, *, tlog: bool = False
+) -> None:
+    cosign_accepts, gate_accepts, facts, stderr = base.verdicts(image, form, tlog=tlog)
     if cosign_accepts == gate_accepts:
         return
     detail = (
@@ -468,8 +486,12 @@ def _judge(base: Base, image: PushedImage, form: str, material: Material) -> Non
 
 def test_the_real_signatures_verify_on_both_sides(base: Base) -> None:
     """The baseline the alterations start from: both accept cosign's own signatures."""
-    for image, form in ((base.legacy_image, "legacy"), (base.bundle_image, "bundle")):
-        cosign_accepts, gate_accepts, facts, stderr = base.verdicts(image, form)
+    for image, form, tlog in (
+        (base.legacy_image, "legacy", False),
+        (base.bundle_image, "bundle", False),
+        (base.logged_image, "legacy", True),
+    ):
+        cosign_accepts, gate_accepts, facts, stderr = base.verdicts(image, form, tlog=tlog)
         assert (cosign_accepts, gate_accepts) == (True, True), (facts, stderr)
 
 
@@ -650,3 +672,85 @@ def test_gate_agrees_with_cosign_verify_on_altered_bundles(base: Base, data: st.
     material = data.draw(bundle_case(base.bundle, base.bundle_image.digest, base.key))
     publish_bundle(base, material)
     _judge(base, base.bundle_image, "bundle", material)
+
+
+# --------------------------------------------------------------------------- tlog entries
+
+REKOR_BUNDLE = "dev.sigstore.cosign/bundle"
+
+
+@st.composite
+def logged_case(draw: st.DrawFn, base: Base) -> Material:
+    """Alter the Rekor entry cosign kept beside a logged signature: the hashedrekord body, the
+    SET's payload, the SET itself; re-signing the SET with the log's key (or not)."""
+    material = Material(base.logged.payload, dict(base.logged.annotations), base.logged.media_type)
+    entry = json.loads(material.annotations[REKOR_BUNDLE])
+    payload = entry["Payload"]
+    body = json.loads(base64.b64decode(payload["body"]))
+    spec = body["spec"]
+    other_key = P.b64(P.public_pem(P.new_key()))
+    body_paths: dict[tuple[str, ...], st.SearchStrategy[object]] = {
+        ("spec", "data", "hash", "value"): st.sampled_from(
+            [spec["data"]["hash"]["value"], spec["data"]["hash"]["value"].upper(), "0" * 64]
+        ),
+        ("spec", "data", "hash", "algorithm"): st.sampled_from(["sha256", "SHA256", "sha512"]),
+        ("spec", "signature", "content"): st.sampled_from(
+            [spec["signature"]["content"], P.b64(b"other")]
+        ),
+        ("spec", "signature", "publicKey", "content"): st.sampled_from(
+            [spec["signature"]["publicKey"]["content"], other_key]
+        ),
+        ("kind",): st.sampled_from(["hashedrekord", "rekord", "dsse"]),
+        ("apiVersion",): st.sampled_from(["0.0.1", "0.0.2"]),
+    }
+    for edit in draw(st.lists(set_field(body_paths, {}), max_size=2)):
+        material.steps.append("body " + edit(body))
+    if material.steps:
+        payload["body"] = P.b64(json.dumps(body).encode())
+    now = int(time.time())
+    payload_paths: dict[tuple[str, ...], st.SearchStrategy[object]] = {
+        ("integratedTime",): st.sampled_from(
+            [payload["integratedTime"], now + 3600, 0, -1, str(payload["integratedTime"])]
+        ),
+        ("logIndex",): st.sampled_from([payload["logIndex"], 7, -1, "0"]),
+        ("logID",): st.sampled_from([payload["logID"], payload["logID"].upper(), "00" * 32]),
+    }
+    for edit in draw(st.lists(set_field(payload_paths, {}), max_size=2)):
+        material.steps.append("SET payload " + edit(payload))
+    if material.steps:
+        if draw(st.integers(0, 9)):
+            entry["SignedEntryTimestamp"] = P.b64(P.sign(base.pki.rekor_key, _canonical(payload)))
+        else:
+            material.steps.append("SET left stale")
+    if _sometimes(draw):
+        signed_entry = base64.b64decode(entry["SignedEntryTimestamp"])
+        changed, step = _signature_edit(draw)(signed_entry)
+        entry["SignedEntryTimestamp"] = P.b64(changed)
+        material.steps.append(f"SET: {step}")
+    if _sometimes(draw):
+        material.annotations[REKOR_BUNDLE] = draw(
+            st.sampled_from(["", "{}", "null", json.dumps(entry) + " "])
+        )
+        material.steps.append(f"bundle annotation {material.annotations[REKOR_BUNDLE]!r:.20}")
+    else:
+        material.annotations[REKOR_BUNDLE] = json.dumps(entry)
+    return material
+
+
+def _canonical(payload: dict[str, Any]) -> bytes:
+    import rfc8785
+
+    canonical: bytes = rfc8785.dumps(payload)
+    return canonical
+
+
+@settings(max_examples=CASES)
+@given(data=st.data())
+def test_gate_agrees_with_cosign_verify_on_altered_tlog_entries(
+    base: Base, data: st.DataObject
+) -> None:
+    """``tlog: required`` against ``cosign verify --offline``: both check the SET and that the
+    entry records this payload, signature and key."""
+    material = data.draw(logged_case(base))
+    publish_legacy(base.logged_image, material)
+    _judge(base, base.logged_image, "legacy", material, tlog=True)

@@ -545,3 +545,44 @@ def test_payload_json_that_go_cannot_read_is_refused(
     facts = verify(image, trusted_root, P.key_authority(tmp_path, key), tlog="optional")
 
     assert reasons(facts) == ["the payload is not a simple-signing JSON document"]
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda body: body.pop("apiVersion"), "the tlog entry's apiVersion None is not 0.0.1"),
+        (
+            lambda body: body.update(apiVersion="0.0.2"),
+            "the tlog entry's apiVersion '0.0.2' is not 0.0.1",
+        ),
+        (
+            lambda body: body["spec"]["data"]["hash"].update(
+                value=body["spec"]["data"]["hash"]["value"].upper()
+            ),
+            "the tlog entry's hash does not match the payload",
+        ),
+    ],
+    ids=["no-api-version", "api-version-0.0.2", "upper-case-hash"],
+)
+def test_tlog_entry_body_is_read_as_cosign_reads_it(
+    change: Callable[[dict[str, Any]], object],
+    reason: str,
+    image: PushedImage,
+    pki: P.TestPKI,
+    trusted_root: Path,
+    tmp_path: Path,
+) -> None:
+    """Rekor knows hashedrekord at v0.0.1 only (cosign v2.6.5 crashes on a body without an
+    apiVersion), and cosign's ``VerifyBundle`` compares the payload hash as written."""
+    key = P.new_key()
+    sig = P.legacy_signature(pki, image.digest, key, tlog=False)
+    signature = base64.b64decode(sig.annotations["dev.cosignproject.cosign/signature"])
+    body = json.loads(P.hashedrekord_body(sig.payload, signature, P.public_pem(key)))
+    change(body)
+    entry = pki.rekor_entry(json.dumps(body).encode())
+    sig.annotations["dev.sigstore.cosign/bundle"] = json.dumps(entry)
+    image.push_legacy(sig)
+
+    facts = verify(image, trusted_root, P.key_authority(tmp_path, key))
+
+    assert reasons(facts) == [reason]

@@ -23,6 +23,10 @@ import rfc8785
 from tests.support.httpserver import LoopbackServer
 from tests.support.pki import TestPKI
 
+#: Where this log's indexes start. Not 0: cosign reads a missing ``logIndex`` as 0 (Go's zero
+#: value), so a SET over index 0 would still verify without one, where the gate refuses.
+FIRST_INDEX = 4242
+
 
 class FakeRekor(LoopbackServer):
     """Use as a context manager; ``url`` is what ``cosign sign --rekor-url`` takes."""
@@ -36,7 +40,7 @@ class FakeRekor(LoopbackServer):
     def _log(self, proposed: Any) -> tuple[str, dict[str, Any]]:
         body = rfc8785.dumps(proposed)
         with self._lock:
-            index = len(self.entries)
+            index = FIRST_INDEX + len(self.entries)
             promise = self.pki.rekor_entry(
                 body, integrated_time=datetime.now(timezone.utc), log_index=index
             )
