@@ -1,8 +1,9 @@
 """Signatures made by the real cosign, judged by the gate's CLI, on both real registries.
 
-cosign v2.6.5 signs offline with a key (no Rekor: see tests/support/cosign.py): a legacy
-``.sig``, or a Sigstore bundle (``--new-bundle-format``) that it stores through the referrers
-API where the registry has one and through the fallback tag where it has not. cosign's own
+cosign v2.6.5 signs offline with a key (no public Rekor: see tests/support/cosign.py): a legacy
+``.sig``, unlogged or logged in a loopback stand-in Rekor, or a Sigstore bundle
+(``--new-bundle-format``) that it stores through the referrers API where the registry has one
+and through the fallback tag where it has not. cosign's own
 ``cosign verify`` is asked too, so each verdict is held against the program that made it.
 """
 
