@@ -20,10 +20,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests.support import gobuild
 from tests.support.gobuild import go_required
 from tests.support.grypedb import build_grype_db
 from tests.support.podman import RunningPodman
-from tests.support.registry import RegistryUnavailable, RunningRegistry
+from tests.support.registry import ReferrersRegistry, RegistryUnavailable, RunningRegistry
 from tests.support.service import ServiceUnavailable
 from tests.support.trivydb import DEFAULT_ADVISORIES, Advisory, build_trivy_cache
 
@@ -120,6 +121,28 @@ def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPodman]:
             yield engine
     except ServiceUnavailable as exc:
         pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def referrers_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferrersRegistry]:
+    """go-containerregistry's registry, with the OCI referrers API, on ``127.0.0.1:<free port>``.
+
+    Built from tests/oracles/registry; skips without Go (fails under CONTAINER_GATE_REQUIRE_GO).
+    """
+    binary = gobuild.build("serve", module=gobuild.ORACLES / "registry")
+    try:
+        with ReferrersRegistry(tmp_path_factory.mktemp("referrers-registry"), binary) as reg:
+            yield reg
+    except RegistryUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(params=["registry", "referrers_registry"], ids=["distribution", "referrers"])
+def signature_registry(request: pytest.FixtureRequest) -> RunningRegistry:
+    """Each real registry in turn: signatures are found through the referrers fallback tag on
+    distribution 2.8 and through the referrers API on go-containerregistry's."""
+    served: RunningRegistry = request.getfixturevalue(request.param)
+    return served
 
 
 def _venv_bin() -> Path:

@@ -45,9 +45,9 @@ def test_a_slow_scanner_reports_that_it_is_still_running_on_stderr_only(tmp_path
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
-    image = f"oci:{layout}"
-    assert f"container-gate: trivy: scanning ({image})" in result.stderr
-    assert f"container-gate: trivy: scanning: still running after 1 s ({image})" in result.stderr
+    target = f"oci:{layout}"
+    assert f"container-gate: trivy: scanning ({target})" in result.stderr
+    assert f"container-gate: trivy: scanning: still running after 1 s ({target})" in result.stderr
     assert "container-gate: trivy: scanning: finished after 3 s" in result.stderr
     assert "\r" not in result.stderr  # a pipe, not a terminal: plain lines only
     assert "still running" not in result.stdout and "container-gate: trivy" not in result.stdout
