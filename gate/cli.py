@@ -106,6 +106,12 @@ def _build_parser() -> argparse.ArgumentParser:
         help="commit SHA the tag must match (default: GITHUB_SHA, then git rev-parse HEAD)",
     )
     check.add_argument(
+        "--baseline",
+        metavar="REF|REPORT",
+        help="compare with a previous image (registry reference, scanned now) or a saved "
+        "--report-json of it; overrides vulnerabilities.baseline",
+    )
+    check.add_argument(
         "--parallel", type=int, default=2, metavar="N", help="images judged at once (default 2)"
     )
 
