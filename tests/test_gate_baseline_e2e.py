@@ -167,9 +167,7 @@ def test_a_baseline_judged_with_another_policy_is_warned_about(images, trivy_env
     assert "baseline warning: the baseline was judged with another policy" in result.stdout
 
 
-@pytest.mark.parametrize(
-    "content", ["not json", '{"images": []}', '{"images": [{"checks": []}]}']
-)
+@pytest.mark.parametrize("content", ["not json", '{"images": []}', '{"images": [{"checks": []}]}'])
 def test_an_unusable_baseline_report_is_an_error_not_everything_inherited(
     images, trivy_env, tmp_path, content
 ):
@@ -192,3 +190,25 @@ def test_a_missing_baseline_report_or_image_is_an_error(images, registry, trivy_
         )  # fmt: skip
         assert result.returncode == 2, result.stdout
         assert "baseline" in result.stdout
+
+
+def test_sarif_and_step_summary_carry_the_delta(images, trivy_env, tmp_path):
+    policy = write_policy(tmp_path)
+    policy.write_text(policy.read_text().replace("new_only: true", "new_only: false"))
+    sarif, summary = tmp_path / "gate.sarif", tmp_path / "summary.md"
+    env = {**trivy_env, "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    result = run_gate(
+        "check", images["new"], "--policy", str(policy), "--baseline", images["old"],
+        "--sarif", str(sarif), env=env,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stdout + result.stderr
+    (run,) = json.loads(sarif.read_text())["runs"]
+    states = {(r["ruleId"], r["properties"]["package"]): r["baselineState"] for r in run["results"]}
+    assert states == {
+        ("vulnerability/CVE-2026-0002", "zlib1g"): "new",
+        ("vulnerability/CVE-2026-0001", "libssl3"): "unchanged",
+        ("vulnerability/CVE-2026-0001", "openssl"): "unchanged",
+    }
+    text = summary.read_text()
+    assert "**Since baseline** image " in text and "1 new, 2 inherited, 1 fixed" in text
+    assert "| CVE-2026-0001 | libssl3 | high |" in text
