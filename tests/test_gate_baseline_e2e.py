@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,8 +65,9 @@ def write_policy(tmp_path: Path, body: str = "") -> Path:
     return path
 
 
-def _check(report: Path) -> dict:
+def _check(report: Path) -> dict[str, Any]:
     (check,) = json.loads(report.read_text())["checks"]
+    assert isinstance(check, dict)
     return check
 
 
