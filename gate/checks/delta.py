@@ -31,18 +31,18 @@ def compute_delta(findings: tuple[Vulnerability, ...], baseline: Baseline) -> De
             index.setdefault((old.package, ident), old)
     new: list[Vulnerability] = []
     inherited: dict[Vulnerability, BaselineFinding] = {}
-    matched: set[BaselineFinding] = set()
+    present: set[tuple[str, str]] = set()
     for finding in findings:
-        hit = next(
-            (index[k] for k in ((finding.package, i) for i in sorted(finding.ids)) if k in index),
-            None,
-        )
+        keys = [(finding.package, i) for i in sorted(finding.ids)]
+        present.update(keys)
+        hit = next((index[k] for k in keys if k in index), None)
         if hit is None:
             new.append(finding)
         else:
             inherited[finding] = hit
-            matched.add(hit)
-    fixed = tuple(f for f in baseline.findings if f not in matched)
+    fixed = tuple(
+        old for old in baseline.findings if not any((old.package, i) in present for i in old.ids)
+    )
     return Delta(tuple(new), inherited, fixed)
 
 
