@@ -175,5 +175,5 @@ def test_parse_keeps_the_documents_timestamp_for_statements_without_one() -> Non
     )
     (statement,) = parse_openvex(document, "v.json")
     assert statement.timestamp == "2026-11-02T10:00:00Z" and statement.status == "fixed"
-    with pytest.raises(VexError, match="v.json: document.version"):
+    with pytest.raises(VexError, match=r"v\.json: document\.version"):
         parse_openvex(document.replace(b'"version": 1', b'"version": "1"'), "v.json")
