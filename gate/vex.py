@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from gate.errors import GateError
-from gate.model import VexStatement, Vulnerability
+from gate.model import Subject, VexStatement, Vulnerability
 
 CONTEXT_PREFIX = "https://openvex.dev/ns"
 STATUSES = ("not_affected", "affected", "fixed", "under_investigation")
@@ -215,22 +215,59 @@ def _purl_base(purl: str) -> tuple[str, str | None]:
     return unquote(core), None
 
 
+def _qualifiers(purl: str) -> dict[str, str]:
+    query = purl.split("#", 1)[0].partition("?")[2]
+    pairs = (item.partition("=") for item in query.split("&") if item)
+    return {unquote(k).lower(): unquote(v) for k, _, v in pairs}
+
+
 def component_matches(component: str, finding: Vulnerability) -> bool:
+    """A subcomponent names the finding's package, as a purl matches in go-vex.
+
+    Type, namespace and name must be equal, the version too when the statement gives one,
+    and every qualifier the statement gives must be the package's (a subset).
+    """
     if not component.startswith("pkg:"):
         return component == finding.package
     base, version = _purl_base(component)
     if finding.purl:
         own_base, own_version = _purl_base(finding.purl)
-        return base == own_base and (version is None or version == own_version)
+        own_qualifiers = _qualifiers(finding.purl)
+        return (
+            base == own_base
+            and (version is None or version == own_version)
+            and _qualifiers(component).items() <= own_qualifiers.items()
+        )
     return base.rpartition("/")[2] == finding.package and version in (None, finding.installed)
 
 
-def names_image(statement: VexStatement, digest: str | None) -> bool:
-    return digest is not None and any(product_digest(p) == digest for p in statement.products)
+def _names(product: str, subject: Subject) -> bool:
+    """The product is the judged image: its digest, and its repository where it says one.
+
+    A ``pkg:oci`` purl's name is the repository's last path segment and its
+    ``repository_url`` qualifier the repository (purl-spec's oci type); a ``REPO@DIGEST``
+    reference names the repository itself.
+    """
+    if subject.digest is None or product_digest(product) != subject.digest:
+        return False
+    repository = subject.repository
+    if repository is None:
+        return True
+    if product.startswith("pkg:oci/"):
+        name = _purl_base(product)[0].rpartition("/")[2]
+        url = _qualifiers(product).get("repository_url")
+        return name.lower() == repository.rpartition("/")[2].lower() and url in (None, repository)
+    if "@" in product:
+        return product.rpartition("@")[0] == repository
+    return True
 
 
-def applies(statement: VexStatement, finding: Vulnerability, digest: str | None) -> bool:
-    if not (statement.ids & finding.ids) or not names_image(statement, digest):
+def names_image(statement: VexStatement, subject: Subject) -> bool:
+    return any(_names(p, subject) for p in statement.products)
+
+
+def applies(statement: VexStatement, finding: Vulnerability, subject: Subject) -> bool:
+    if not (statement.ids & finding.ids) or not names_image(statement, subject):
         return False
     return not statement.subcomponents or any(
         component_matches(c, finding) for c in statement.subcomponents
@@ -248,11 +285,11 @@ def ordered(statements: Iterable[VexStatement]) -> list[VexStatement]:
 
 
 def deciding(
-    finding: Vulnerability, statements: list[VexStatement], digest: str | None
+    finding: Vulnerability, statements: list[VexStatement], subject: Subject
 ) -> VexStatement | None:
     """The latest statement that applies to the finding (``statements`` from ``ordered``)."""
     for statement in reversed(statements):
-        if applies(statement, finding, digest):
+        if applies(statement, finding, subject):
             return statement
     return None
 

@@ -9,11 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gate.checks.delta import compute_delta, days_present, refusal, warnings
-from gate.model import Baseline, BaselineFinding, Severity, VexStatement, Vulnerability
+from gate.model import Baseline, BaselineFinding, Severity, Subject, VexStatement, Vulnerability
 from gate.vex import (
     VexError,
     applies,
     component_matches,
+    names_image,
     deciding,
     ordered,
     parse_openvex,
@@ -21,6 +22,7 @@ from gate.vex import (
 )
 
 DIGEST = "sha256:" + "ab" * 32
+IMAGE = Subject("registry.example/team/app:v1", DIGEST, "registry.example/team/app", "v1")
 
 IDS = st.sampled_from(["CVE-2026-0001", "CVE-2026-0002", "GHSA-aaaa-0001", "DLA-1-1"])
 PACKAGES = st.sampled_from(["openssl", "libssl3", "zlib1g"])
@@ -142,6 +144,7 @@ def test_product_digest_spellings(product: str, digest: str | None) -> None:
         ("pkg:deb/debian/zlib1g", True),
         ("pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1", True),
         ("pkg:deb/debian/zlib1g@1%3A1.2.13.dfsg-1?arch=amd64", True),
+        ("pkg:deb/debian/zlib1g?arch=arm64", False),
         ("pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1+deb12u1", False),
         ("pkg:deb/debian/openssl", False),
         ("pkg:deb/ubuntu/zlib1g", False),
@@ -155,16 +158,37 @@ def test_subcomponents_match_the_package_purl_or_name(component: str, matches: b
 def test_the_latest_statement_decides_whatever_the_file_order() -> None:
     old = _statement(0, timestamp="2026-11-01T00:00:00Z")
     new = _statement(1, status="affected", timestamp="2026-11-03T00:00:00Z")
-    assert deciding(ZLIB, ordered([new, old]), DIGEST) == new
+    assert deciding(ZLIB, ordered([new, old]), IMAGE) == new
     same_time = _statement(2, status="fixed", timestamp="2026-11-03T00:00:00Z")
-    assert deciding(ZLIB, ordered([same_time, new]), DIGEST) == same_time
+    assert deciding(ZLIB, ordered([same_time, new]), IMAGE) == same_time
 
 
 def test_an_alias_matches_and_another_image_does_not() -> None:
     aliased = _statement(vulnerability="GHSA-x", aliases=frozenset({"CVE-2026-0002"}))
-    assert applies(aliased, ZLIB, DIGEST)
-    assert not applies(aliased, ZLIB, "sha256:" + "cd" * 32)
-    assert not applies(aliased, ZLIB, None)
+    assert applies(aliased, ZLIB, IMAGE)
+    assert not applies(aliased, ZLIB, Subject("x", "sha256:" + "cd" * 32, IMAGE.repository))
+    assert not applies(aliased, ZLIB, Subject("x", None))
+
+
+@pytest.mark.parametrize(
+    ("product", "named"),
+    [
+        (f"pkg:oci/app@{DIGEST.replace(':', '%3A')}", True),
+        (f"pkg:oci/app@{DIGEST.replace(':', '%3A')}?arch=amd64&tag=v1", True),
+        (
+            f"pkg:oci/app@{DIGEST.replace(':', '%3A')}"
+            "?repository_url=registry.example%2Fteam%2Fapp",
+            True,
+        ),
+        (f"pkg:oci/app@{DIGEST.replace(':', '%3A')}?repository_url=elsewhere.example/app", False),
+        (f"pkg:oci/other@{DIGEST.replace(':', '%3A')}", False),
+        (f"registry.example/team/app@{DIGEST}", True),
+        (f"registry.example/other/app@{DIGEST}", False),
+        (DIGEST, True),
+    ],
+)
+def test_a_product_names_the_image_by_digest_and_repository(product: str, named: bool) -> None:
+    assert names_image(_statement(products=(product,)), IMAGE) is named
 
 
 def test_parse_keeps_the_documents_timestamp_for_statements_without_one() -> None:

@@ -35,7 +35,7 @@ def image(registry) -> tuple[str, str]:
 
 
 def product(digest: str) -> str:
-    return "pkg:oci/app@" + digest.replace(":", "%3A") + "?repository_url=example.test/vex/app"
+    return "pkg:oci/app@" + digest.replace(":", "%3A")
 
 
 def statement(digest: str, **fields: Any) -> dict[str, Any]:
@@ -147,7 +147,7 @@ def test_statements_for_another_image_or_package_apply_nothing_and_are_listed(
     policy = write_policy(tmp_path, document(statement(other), wrong_package))
     result = run_gate("check", ref, "--policy", str(policy), env=trivy_env)
     assert result.returncode == 1
-    assert "none of its products is this image's digest" in result.stdout
+    assert "none of its products is this image (digest and repository)" in result.stdout
     assert "no finding in this image matches it" in result.stdout
 
 

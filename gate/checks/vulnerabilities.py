@@ -32,6 +32,7 @@ from gate.model import (
     Problem,
     Severity,
     Status,
+    Subject,
     VexStatement,
     Vulnerability,
     need,
@@ -101,12 +102,12 @@ def _candidates(finding: Vulnerability, by_id: dict[str, list[VexStatement]]) ->
 
 
 def _vex_decision(
-    finding: Vulnerability, by_id: dict[str, list[VexStatement]], digest: str | None
+    finding: Vulnerability, by_id: dict[str, list[VexStatement]], subject: Subject
 ) -> VexStatement | None:
     """The latest statement applying to the finding (see ``gate.vex``)."""
     candidates = _candidates(finding, by_id)
     return (
-        openvex.deciding(finding, openvex.ordered(set(candidates)), digest) if candidates else None
+        openvex.deciding(finding, openvex.ordered(set(candidates)), subject) if candidates else None
     )
 
 
@@ -248,7 +249,7 @@ class VulnerabilitiesCheck:
         vex_used: set[VexStatement] = set()
         vex_applied: list[dict[str, Any]] = []
         inherited_failing: list[tuple[Severity, Vulnerability]] = []
-        digest = facts.subject.digest
+        subject = facts.subject
 
         failing: list[tuple[Severity, Vulnerability]] = []  # (effective severity, finding)
         applied: list[dict[str, Any]] = []
@@ -271,7 +272,7 @@ class VulnerabilitiesCheck:
                 not_affected += 1
                 continue
             if vex_by_id:
-                decided = _vex_decision(finding, vex_by_id, digest)
+                decided = _vex_decision(finding, vex_by_id, subject)
                 if decided is not None and decided.status in openvex.WAIVING:
                     vex_applied.append(
                         {
@@ -293,7 +294,7 @@ class VulnerabilitiesCheck:
         if vex_by_id:
             for finding in findings:
                 for statement in _candidates(finding, vex_by_id):
-                    if openvex.applies(statement, finding, digest):
+                    if openvex.applies(statement, finding, subject):
                         vex_used.add(statement)
 
         expired = [
@@ -359,8 +360,8 @@ class VulnerabilitiesCheck:
                 {
                     **openvex.statement_row(s),
                     "why": "no finding in this image matches it"
-                    if openvex.names_image(s, digest)
-                    else "none of its products is this image's digest",
+                    if openvex.names_image(s, subject)
+                    else "none of its products is this image (digest and repository)",
                 }
                 for s in statements
                 if s not in vex_used
