@@ -88,7 +88,7 @@ def read_report(path: Path) -> Baseline:
     subject: dict[str, Any] = raw_subject if isinstance(raw_subject, dict) else {}
     return Baseline(
         source=f"report {path}",
-        findings=tuple(_finding(row, path) for row in inventory),
+        findings=tuple(_finding(row, path, _str(evidence.get("judged_at"))) for row in inventory),
         digest=_str(subject.get("digest")),
         repository=_str(identity.get("repository")) or _str(subject.get("repository")),
         platform=_str(identity.get("platform")),
@@ -102,17 +102,18 @@ def _str(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _finding(row: object, path: Path) -> BaselineFinding:
+def _finding(row: object, path: Path, judged_at: str | None) -> BaselineFinding:
     if not isinstance(row, Mapping):
         raise _fail(path, "an inventory entry is not a mapping")
     ident, package, aliases = row.get("id"), row.get("package"), row.get("aliases", [])
+    # No first_seen: first seen when that report was judged (see ``_inventory``).
     if not isinstance(ident, str) or not isinstance(package, str) or not isinstance(aliases, list):
         raise _fail(path, "an inventory entry lacks its id, package or aliases")
     return BaselineFinding(
         id=ident,
         package=package,
         aliases=frozenset(a for a in aliases if isinstance(a, str)),
-        first_seen=_str(row.get("first_seen")),
+        first_seen=_str(row.get("first_seen")) or judged_at,
     )
 
 

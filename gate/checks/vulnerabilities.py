@@ -112,20 +112,27 @@ def _vex_decision(
 
 
 def _inventory(
-    findings: tuple[Vulnerability, ...], delta: deltas.Delta | None, now: str
+    findings: tuple[Vulnerability, ...], delta: deltas.Delta | None, baseline: Baseline | None
 ) -> list[dict[str, Any]]:
-    """Every finding, by id and package, with when it was first seen: a later run's baseline."""
-    rows = []
+    """Every finding by id and package: what a later run compares with (``--baseline``).
+
+    ``first_seen`` is written only for findings the baseline already had (its own first
+    sighting, else when the baseline was judged); a row without it was first seen in this
+    run (``judged_at``). Empty ``aliases`` are left out. Both keep a 50,000-finding report
+    small, since every report carries the inventory.
+    """
+    rows: list[dict[str, Any]] = []
+    append = rows.append
+    inherited = delta.inherited if delta is not None else {}
+    since = baseline.judged_at if baseline is not None else None
     for finding in findings:
-        old = delta.inherited.get(finding) if delta is not None else None
-        rows.append(
-            {
-                "id": finding.id,
-                "aliases": sorted(finding.aliases - {finding.id}),
-                "package": finding.package,
-                "first_seen": (old.first_seen if old is not None else None) or now,
-            }
-        )
+        row: dict[str, Any] = {"id": finding.id, "package": finding.package}
+        if finding.aliases:
+            row["aliases"] = sorted(finding.aliases - {finding.id})
+        old = inherited.get(finding)
+        if old is not None and (old.first_seen or since):
+            row["first_seen"] = old.first_seen or since
+        append(row)
     return rows
 
 
@@ -350,7 +357,7 @@ class VulnerabilitiesCheck:
                 "policy_sha256": policy.sha256,
                 "scanners": list(rules.scanners),
             },
-            "inventory": _inventory(findings, delta, facts.now.isoformat()),
+            "inventory": _inventory(findings, delta, baseline),
         }
         if vex_facts is not None:
             evidence["vex_attestations_refused"] = list(vex_facts.refused)
