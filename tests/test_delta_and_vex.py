@@ -201,3 +201,17 @@ def test_parse_keeps_the_documents_timestamp_for_statements_without_one() -> Non
     assert statement.timestamp == "2026-11-02T10:00:00Z" and statement.status == "fixed"
     with pytest.raises(VexError, match=r"v\.json: document\.version"):
         parse_openvex(document.replace(b'"version": 1', b'"version": "1"'), "v.json")
+
+
+def test_a_baseline_report_in_the_policy_is_relative_to_the_policy_file(tmp_path) -> None:
+    from gate.policy import load_policy
+
+    policy = tmp_path / "ci" / "policy.yml"
+    policy.parent.mkdir()
+    policy.write_text("version: 1\nvulnerabilities:\n  baseline: reports/main.json\n")
+    loaded = load_policy(policy)
+    assert loaded.vulnerabilities is not None
+    # Not yet written (a missing report is an error at run time), but still the policy's.
+    assert loaded.vulnerabilities.baseline == str(tmp_path / "ci" / "reports" / "main.json")
+    policy.write_text("version: 1\nvulnerabilities:\n  baseline: registry.example/app:main\n")
+    assert load_policy(policy).vulnerabilities.baseline == "registry.example/app:main"  # type: ignore[union-attr]

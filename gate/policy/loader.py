@@ -365,8 +365,10 @@ def _baseline(value: str | None, base_dir: Path) -> str | None:
     """A saved report beside the policy, else a registry reference (resolved at run time)."""
     if value is None:
         return None
+    from gate.baseline import is_report
+
     candidate = base_dir / value
-    return str(candidate.resolve()) if candidate.is_file() else value
+    return str(candidate.resolve()) if is_report(str(candidate)) else value
 
 
 def _vulnerabilities(
