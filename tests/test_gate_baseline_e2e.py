@@ -77,15 +77,20 @@ def _ids(rows) -> set[tuple[str, str]]:
 
 def test_only_the_new_finding_fails_against_a_baseline_image(images, trivy_env, tmp_path):
     policy = write_policy(tmp_path)
-    report = tmp_path / "report.json"
+    report, sarif = tmp_path / "report.json", tmp_path / "gate.sarif"
     result = run_gate(
         "check", images["new"], "--policy", str(policy), "--baseline", images["old"],
-        "--report-json", str(report), env=trivy_env,
+        "--report-json", str(report), "--sarif", str(sarif), env=trivy_env,
     )  # fmt: skip
     assert result.returncode == 1, result.stdout + result.stderr
     check = _check(report)
     assert _ids(check["findings"]) == {("CVE-2026-0002", "zlib1g")}
     assert check["findings"][0]["baseline"] == "new"
+    # SARIF holds what fails: with new_only, the new findings only.
+    (run,) = json.loads(sarif.read_text())["runs"]
+    assert [(r["ruleId"], r["baselineState"]) for r in run["results"]] == [
+        ("vulnerability/CVE-2026-0002", "new")
+    ]
     delta = check["evidence"]["baseline"]
     assert _ids(delta["new"]) == {("CVE-2026-0002", "zlib1g")}
     # openssl was upgraded but still carries CVE-2026-0001: inherited, not new.
