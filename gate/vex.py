@@ -8,13 +8,15 @@ Unknown keys and wrong types are refused (``VexError``, reported as exit 2 with 
 since a misspelt ``status`` must not silently waive or un-waive anything.
 
 Matching is pure. A statement applies to the judged image when one of its products names
-its digest: a ``pkg:oci/NAME@sha256%3AHEX`` purl (as ``vexctl`` writes), a bare
-``sha256:HEX`` or a ``REPO@sha256:HEX`` reference. With ``subcomponents`` it applies only
-to findings whose package purl (qualifiers aside) or name matches one of them. Among the
-statements applying to one finding, the latest (statement ``timestamp``, else the
-document's; then document order) decides, as the spec's "later statements supersede
-earlier ones for the same product and vulnerability". Only ``not_affected`` and ``fixed``
-waive; ``affected`` and ``under_investigation`` waive nothing.
+its digest (and its repository, where the product names one): a ``pkg:oci/NAME@sha256%3AHEX``
+purl (as ``vexctl`` writes), a bare ``sha256:HEX`` or a ``REPO@sha256:HEX`` reference. With
+``subcomponents`` it applies only to findings whose package purl or name matches one of
+them (purls as go-vex's ``PurlMatches``). Among the statements applying to one finding the
+latest (statement ``timestamp``, else the document's) decides, as the spec's "later
+statements supersede earlier ones for the same product and vulnerability"; between equal
+timestamps the one written first wins, as go-vex's ``VEX.Matches`` (which Trivy's ``--vex``
+uses) collects matches last-first and then stable-sorts them by time. Only ``not_affected``
+and ``fixed`` waive; ``affected`` and ``under_investigation`` waive nothing.
 """
 
 from __future__ import annotations
@@ -276,11 +278,11 @@ def applies(statement: VexStatement, finding: Vulnerability, subject: Subject) -
 
 def _when(statement: VexStatement) -> tuple[datetime, int]:
     parsed = _parse_time(statement.timestamp)
-    return (parsed or datetime.min.replace(tzinfo=timezone.utc)), statement.order
+    return (parsed or datetime.min.replace(tzinfo=timezone.utc)), -statement.order
 
 
 def ordered(statements: Iterable[VexStatement]) -> list[VexStatement]:
-    """Oldest first, so the last applying statement is the one that decides."""
+    """Oldest first (on a tie, the later written first), so the last applying one decides."""
     return sorted(statements, key=_when)
 
 

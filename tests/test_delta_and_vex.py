@@ -155,12 +155,13 @@ def test_subcomponents_match_the_package_purl_or_name(component: str, matches: b
     assert component_matches(component, ZLIB) is matches
 
 
-def test_the_latest_statement_decides_whatever_the_file_order() -> None:
+def test_the_latest_statement_decides_and_the_first_written_breaks_a_tie() -> None:
     old = _statement(0, timestamp="2026-11-01T00:00:00Z")
     new = _statement(1, status="affected", timestamp="2026-11-03T00:00:00Z")
     assert deciding(ZLIB, ordered([new, old]), IMAGE) == new
+    # Equal timestamps: the one written first wins, as go-vex orders them for Trivy.
     same_time = _statement(2, status="fixed", timestamp="2026-11-03T00:00:00Z")
-    assert deciding(ZLIB, ordered([same_time, new]), IMAGE) == same_time
+    assert deciding(ZLIB, ordered([same_time, new]), IMAGE) == new
 
 
 def test_an_alias_matches_and_another_image_does_not() -> None:

@@ -27,7 +27,7 @@ from tests.support.oci import build_image, layer, push
 from tests.support.rootfs import APP_PASSWD, debian_rootfs
 from tests.support.trivydb import VULNERABLE_DEBIAN_PACKAGES
 
-EXAMPLES = 30
+EXAMPLES = 60
 CVES = ["CVE-2026-0001", "CVE-2026-0002", "CVE-2026-0003", "CVE-2026-0005", "CVE-2026-0099"]
 SUBCOMPONENTS = [
     "pkg:deb/debian/zlib1g",
