@@ -260,8 +260,8 @@ class VexStatement:
     author: str
     vulnerability: str
     aliases: frozenset[str]
-    products: tuple[str, ...]
-    subcomponents: tuple[str, ...]
+    products: tuple[tuple[str, tuple[str, ...]], ...]
+    """Each product's id with its own subcomponents (none: the whole product)."""
     status: str
     justification: str = ""
     impact_statement: str = ""

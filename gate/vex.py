@@ -162,17 +162,18 @@ def parse_openvex(data: bytes, source: str, *, first_order: int = 0) -> list[Vex
         products = st.get("products")
         if not isinstance(products, list) or not products:
             raise _fail(source, f"{where}.products", "expected a non-empty list")
-        product_ids, subcomponents = [], []
+        named: list[tuple[str, tuple[str, ...]]] = []
         for p, product in enumerate(products):
             pwhere = f"{where}.products[{p}]"
-            product_ids.append(_component_id(product, source, pwhere, _PRODUCT_KEYS))
+            ident = _component_id(product, source, pwhere, _PRODUCT_KEYS)
             subs = product.get("subcomponents", [])
             if not isinstance(subs, list):
                 raise _fail(source, f"{pwhere}.subcomponents", "expected a list")
-            subcomponents += [
+            components = tuple(
                 _component_id(s, source, f"{pwhere}.subcomponents[{i}]", _COMPONENT_KEYS)
                 for i, s in enumerate(subs)
-            ]
+            )
+            named.append((ident, components))
         out.append(
             VexStatement(
                 source=source,
@@ -180,8 +181,7 @@ def parse_openvex(data: bytes, source: str, *, first_order: int = 0) -> list[Vex
                 author=author,
                 vulnerability=name,
                 aliases=frozenset(aliases),
-                products=tuple(product_ids),
-                subcomponents=tuple(subcomponents),
+                products=tuple(named),
                 status=status,
                 justification=justification,
                 impact_statement=impact,
@@ -265,14 +265,21 @@ def _names(product: str, subject: Subject) -> bool:
 
 
 def names_image(statement: VexStatement, subject: Subject) -> bool:
-    return any(_names(p, subject) for p in statement.products)
+    return any(_names(product, subject) for product, _ in statement.products)
 
 
 def applies(statement: VexStatement, finding: Vulnerability, subject: Subject) -> bool:
-    if not (statement.ids & finding.ids) or not names_image(statement, subject):
+    """The statement speaks of this vulnerability, in this image, for this package.
+
+    Subcomponents belong to their product, as go-vex's ``Statement.Matches`` pairs them: a
+    product without subcomponents covers every package of the image.
+    """
+    if not (statement.ids & finding.ids):
         return False
-    return not statement.subcomponents or any(
-        component_matches(c, finding) for c in statement.subcomponents
+    return any(
+        _names(product, subject)
+        and (not components or any(component_matches(c, finding) for c in components))
+        for product, components in statement.products
     )
 
 

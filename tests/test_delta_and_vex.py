@@ -105,8 +105,7 @@ def _statement(order: int = 0, **fields: object) -> VexStatement:
         "author": "a",
         "vulnerability": "CVE-2026-0002",
         "aliases": frozenset(),
-        "products": (f"pkg:oci/app@{DIGEST.replace(':', '%3A')}",),
-        "subcomponents": (),
+        "products": ((f"pkg:oci/app@{DIGEST.replace(':', '%3A')}", ()),),
         "status": "not_affected",
         "timestamp": "2026-11-02T10:00:00Z",
         "order": order,
@@ -189,7 +188,16 @@ def test_an_alias_matches_and_another_image_does_not() -> None:
     ],
 )
 def test_a_product_names_the_image_by_digest_and_repository(product: str, named: bool) -> None:
-    assert names_image(_statement(products=(product,)), IMAGE) is named
+    assert names_image(_statement(products=((product, ()),)), IMAGE) is named
+
+
+def test_subcomponents_belong_to_their_own_product() -> None:
+    image = f"pkg:oci/app@{DIGEST.replace(':', '%3A')}"
+    other = "pkg:oci/app@sha256%3A" + "0" * 64
+    paired = _statement(products=((image, ("pkg:deb/debian/openssl",)),
+                                  (other, ("pkg:deb/debian/zlib1g",))))  # fmt: skip
+    assert not applies(paired, ZLIB, IMAGE)
+    assert applies(replace(paired, products=((image, ()), (other, ("x",)))), ZLIB, IMAGE)
 
 
 def test_parse_keeps_the_documents_timestamp_for_statements_without_one() -> None:

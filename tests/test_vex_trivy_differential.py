@@ -88,12 +88,13 @@ def _products(subject: Subject) -> list[str]:
 def statements(draw: st.DrawFn, products: list[str]) -> dict[str, Any]:
     status = draw(st.sampled_from(sorted(STATUSES)))
     chosen = draw(st.lists(st.sampled_from(products), min_size=1, max_size=2, unique=True))
-    subs = draw(st.lists(st.sampled_from(SUBCOMPONENTS), max_size=2, unique=True))
+    subs = st.lists(st.sampled_from(SUBCOMPONENTS), max_size=2, unique=True)
+    listed = [(p, draw(subs)) for p in chosen]  # each product its own subcomponents
     return {
         "vulnerability": {"name": draw(st.sampled_from(CVES))},
         "products": [
-            {"@id": p, **({"subcomponents": [{"@id": s} for s in subs]} if subs else {})}
-            for p in chosen
+            {"@id": p, **({"subcomponents": [{"@id": c} for c in cs]} if cs else {})}
+            for p, cs in listed
         ],
         "status": status,
         "timestamp": draw(st.sampled_from(TIMES)),
