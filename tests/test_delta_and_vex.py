@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -224,3 +226,91 @@ def test_a_baseline_report_in_the_policy_is_relative_to_the_policy_file(tmp_path
     assert loaded.vulnerabilities.baseline == str(tmp_path / "ci" / "reports" / "main.json")
     policy.write_text("version: 1\nvulnerabilities:\n  baseline: registry.example/app:main\n")
     assert load_policy(policy).vulnerabilities.baseline == "registry.example/app:main"  # type: ignore[union-attr]
+
+
+# --------------------------------------------------------------------------- attestations
+
+
+def _envelope(
+    key: ec.EllipticCurvePrivateKey,
+    statement: object,
+    payload_type: str = "application/vnd.in-toto+json",
+) -> bytes:
+    import base64
+    import json
+
+    from cryptography.hazmat.primitives import hashes
+
+    from gate.signing.bundle import pae
+
+    payload = json.dumps(statement).encode()
+    sig = key.sign(pae(payload_type, payload), ec.ECDSA(hashes.SHA256()))
+    return json.dumps(
+        {
+            "payloadType": payload_type,
+            "payload": base64.b64encode(payload).decode(),
+            "signatures": [{"keyid": "", "sig": base64.b64encode(sig).decode()}],
+        }
+    ).encode()
+
+
+def _in_toto(digest: str, predicate_type: str = "https://openvex.dev/ns") -> dict[str, object]:
+    return {
+        "_type": "https://in-toto.io/Statement/v0.1",
+        "predicateType": predicate_type,
+        "subject": [{"name": "registry.example/team/app", "digest": {"sha256": digest[7:]}}],
+        "predicate": {"@context": "https://openvex.dev/ns/v0.2.0", "statements": []},
+    }
+
+
+@pytest.mark.parametrize(
+    ("statement", "payload_type", "reason"),
+    [
+        (_in_toto(DIGEST), "application/vnd.in-toto+json", None),
+        (_in_toto("sha256:" + "cd" * 32), "application/vnd.in-toto+json", "digest mismatch"),
+        (
+            _in_toto(DIGEST, "https://slsa.dev/provenance/v1"),
+            "application/vnd.in-toto+json",
+            "is not OpenVEX",
+        ),
+        (_in_toto(DIGEST), "text/plain", "the DSSE payload type is 'text/plain'"),
+        ({"no": "statement"}, "application/vnd.in-toto+json", "not an in-toto statement"),
+    ],
+)
+def test_a_vex_attestation_is_accepted_only_for_the_judged_digest_and_openvex(
+    statement: object, payload_type: str, reason: str | None
+) -> None:
+    from datetime import datetime, timezone
+
+    from gate.signing import Refused
+    from gate.signing.attest import verify_vex_attestation
+    from gate.signing.authority import Context, KeyAuthority
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    authority = KeyAuthority("release", key.public_key())
+    ctx = Context(DIGEST, False, datetime.now(timezone.utc))
+    raw = _envelope(key, statement, payload_type)
+    if reason is None:
+        assert verify_vex_attestation(raw, {}, authority, ctx)["statements"] == []
+        return
+    with pytest.raises(Refused, match=re.escape(reason)):
+        verify_vex_attestation(raw, {}, authority, ctx)
+
+
+def test_a_tampered_vex_attestation_is_refused() -> None:
+    import json
+    from datetime import datetime, timezone
+
+    from gate.signing import Refused
+    from gate.signing.attest import verify_vex_attestation
+    from gate.signing.authority import Context, KeyAuthority
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    envelope = json.loads(_envelope(key, _in_toto(DIGEST)))
+    other = json.loads(_envelope(key, _in_toto("sha256:" + "cd" * 32)))
+    envelope["payload"] = other["payload"]  # a signature of another statement
+    ctx = Context(DIGEST, False, datetime.now(timezone.utc))
+    with pytest.raises(Refused, match="wrong key"):
+        verify_vex_attestation(
+            json.dumps(envelope).encode(), {}, KeyAuthority("release", key.public_key()), ctx
+        )
