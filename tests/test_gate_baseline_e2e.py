@@ -17,11 +17,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from tests.support.cli import run_gate
 from tests.support.oci import build_image, layer, push
 from tests.support.rootfs import APP_PASSWD, debian_rootfs
+from tests.test_sarif import SCHEMA_PATH
 
 OLD = [
     ("libssl3", "openssl", "3.0.11-1~deb12u2"),
@@ -210,7 +212,11 @@ def test_sarif_and_step_summary_carry_the_delta(images, trivy_env, tmp_path):
         "--sarif", str(sarif), env=env,
     )  # fmt: skip
     assert result.returncode == 1, result.stdout + result.stderr
-    (run,) = json.loads(sarif.read_text())["runs"]
+    document = json.loads(sarif.read_text())
+    validator = jsonschema.Draft4Validator(json.loads(SCHEMA_PATH.read_bytes()))
+    errors = sorted(e.message for e in validator.iter_errors(document))
+    assert errors == [], errors  # baselineState is part of SARIF 2.1.0
+    (run,) = document["runs"]
     states = {(r["ruleId"], r["properties"]["package"]): r["baselineState"] for r in run["results"]}
     assert states == {
         ("vulnerability/CVE-2026-0002", "zlib1g"): "new",
