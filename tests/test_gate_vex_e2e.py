@@ -246,7 +246,10 @@ def test_a_signed_vex_attestation_from_an_authority_is_applied(attested, image, 
 def test_a_vex_attestation_from_another_signer_is_refused(attested, image, trivy_env, tmp_path):
     ref, _ = image
     policy = _attestation_policy(tmp_path, attested["stranger"])
-    result = run_gate("check", ref, "--policy", str(policy), env=trivy_env)
+    summary = tmp_path / "summary.md"
+    env = {**trivy_env, "GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
+    result = run_gate("check", ref, "--policy", str(policy), env=env)
+    assert "VEX attestation refused" in summary.read_text()
     assert result.returncode == 1, result.stdout + result.stderr
     assert "vex attestation refused" in result.stdout
     assert "wrong key: the DSSE signature does not verify under release's key" in result.stdout

@@ -325,6 +325,11 @@ def _delta_section(check: CheckResult, max_rows: int) -> list[str]:
         ]
         head = ("finding", "status", "justification", "author", "statement from")
         lines += ["", f"**Waived by VEX** ({len(vex)})", "", *_table(head, rows)]
+    refused = evidence.get("vex_attestations_refused") or []
+    lines += [f"- VEX attestation refused: {md(text, width=300)}" for text in refused[:max_rows]]
+    unused = evidence.get("vex_unused") or []
+    if unused:
+        lines.append(f"- {len(unused)} VEX statement(s) matched nothing (see the JSON report)")
     baseline = evidence.get("baseline")
     if isinstance(baseline, Mapping):
         counts = baseline["counts"]
