@@ -25,23 +25,39 @@ class Delta:
 
 
 def compute_delta(findings: tuple[Vulnerability, ...], baseline: Baseline) -> Delta:
+    """Split ``findings`` into new and inherited, and list the baseline's fixed findings.
+
+    Written for 50,000-finding reports: ids and aliases are read directly (``ids`` builds
+    a set per call), and aliases are only sorted, for a deterministic match, when the
+    finding's own id has none.
+    """
     index: dict[tuple[str, str], BaselineFinding] = {}
     for old in baseline.findings:
-        for ident in old.ids:
-            index.setdefault((old.package, ident), old)
+        index.setdefault((old.package, old.id), old)
+        for alias in old.aliases:
+            index.setdefault((old.package, alias), old)
     new: list[Vulnerability] = []
     inherited: dict[Vulnerability, BaselineFinding] = {}
     present: set[tuple[str, str]] = set()
     for finding in findings:
-        keys = [(finding.package, i) for i in sorted(finding.ids)]
-        present.update(keys)
-        hit = next((index[k] for k in keys if k in index), None)
+        package = finding.package
+        key = (package, finding.id)
+        present.add(key)
+        hit = index.get(key)
+        if finding.aliases:
+            keys = [(package, alias) for alias in finding.aliases]
+            present.update(keys)
+            if hit is None:
+                hit = next((index[k] for k in sorted(keys) if k in index), None)
         if hit is None:
             new.append(finding)
         else:
             inherited[finding] = hit
     fixed = tuple(
-        old for old in baseline.findings if not any((old.package, i) in present for i in old.ids)
+        old
+        for old in baseline.findings
+        if (old.package, old.id) not in present
+        and not any((old.package, alias) in present for alias in old.aliases)
     )
     return Delta(tuple(new), inherited, fixed)
 
