@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from gate.errors import GateError, UsageError
 from gate.model import (
     BaseImage,
+    Baseline,
     Facts,
     ImageConfig,
     Need,
@@ -31,6 +32,8 @@ from gate.model import (
     Subject,
     Unavailable,
     UserFiles,
+    VexFacts,
+    VexStatement,
 )
 from gate.policy.model import Policy
 from gate.progress import Progress, silent
@@ -319,6 +322,48 @@ class _Gatherer:
             raise UsageError("no git SHA known; pass --git-sha SHA or set GITHUB_SHA")
         return sha
 
+    def baseline(self) -> Baseline:
+        from gate.baseline import load_baseline
+
+        rules = self.policy.vulnerabilities
+        assert rules is not None and rules.baseline is not None
+        return load_baseline(
+            rules.baseline,
+            self.policy,
+            insecure_hosts=self.options.insecure_hosts,
+            platform=self.options.platform,
+            timeout=self.options.scanner_timeout,
+        )
+
+    def vex(self, subject: Subject) -> VexFacts:
+        """The statements of the policy's VEX files, then of verified VEX attestations."""
+        from gate.vex import MAX_VEX_BYTES, VexError, parse_openvex
+
+        rules = self.policy.vulnerabilities
+        assert rules is not None
+        statements: list[VexStatement] = []
+        for path in rules.vex:
+            try:
+                with path.open("rb") as file:
+                    data = file.read(MAX_VEX_BYTES + 1)
+            except OSError as error:
+                raise VexError(f"{path}: cannot read the VEX document: {error.strerror}") from None
+            if len(data) > MAX_VEX_BYTES:
+                raise VexError(f"{path}: larger than {MAX_VEX_BYTES} bytes")
+            statements += parse_openvex(data, str(path), first_order=len(statements))
+        if not rules.vex_attestations:
+            return VexFacts(tuple(statements))
+        from gate.signing.attest import gather_vex_attestations
+
+        assert self.policy.signature is not None  # the loader requires it
+        attested = gather_vex_attestations(
+            subject,
+            self.policy.signature,
+            insecure_hosts=self.options.insecure_hosts,
+            first_order=len(statements),
+        )
+        return VexFacts((*statements, *attested.statements), attested.refused, attested.looked_in)
+
     def signatures(self, subject: Subject) -> SignatureFacts:
         from gate.signing.verify import gather_signatures
 
@@ -399,6 +444,8 @@ def gather(
         )
         git_sha = submit(Need.GIT_SHA, "git_sha", g.git_sha)
         signatures = submit(Need.SIGNATURES, "signatures", lambda: g.signatures(subject))
+        baseline = submit(Need.BASELINE, "baseline", g.baseline)
+        vex = submit(Need.VEX, "vex", lambda: g.vex(subject))
         config = g.config() if needs & {Need.CONFIG, Need.USER} else None
         user = g.user(config) if config is not None and Need.USER in needs else None
         scans = collect_scans() if collect_scans else None
@@ -413,6 +460,9 @@ def gather(
         base_images=_result(bases),
         git_sha=_result(git_sha),
         signatures=_result(signatures),
+        baseline=_result(baseline),
+        vex=_result(vex),
+        platform=options.platform if source is not None else None,
     )
     tools = (
         {

@@ -247,6 +247,73 @@ class SignatureFacts:
     signatures: tuple[SignatureEvidence, ...] = ()
 
 
+# --------------------------------------------------------------------------- baseline and VEX
+
+
+@dataclass(frozen=True)
+class BaselineFinding:
+    """A finding of the baseline image: matched by id or alias plus package, not version."""
+
+    id: str
+    package: str
+    aliases: frozenset[str] = frozenset()
+    first_seen: str | None = None
+
+    @property
+    def ids(self) -> frozenset[str]:
+        return self.aliases | {self.id}
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What a previous image (scanned now, or a saved report of it) was found to carry.
+
+    ``repository``, ``platform`` and ``policy_sha256`` say what it was judged as, so the
+    check can refuse a baseline of another image line instead of silently applying it.
+    """
+
+    source: str
+    findings: tuple[BaselineFinding, ...]
+    digest: str | None = None
+    repository: str | None = None
+    platform: str | None = None
+    policy_sha256: str | None = None
+    scanners: tuple[str, ...] = ()
+    judged_at: str | None = None
+
+
+@dataclass(frozen=True)
+class VexStatement:
+    """One OpenVEX statement, with the document it came from (v0.2.0 fields)."""
+
+    source: str
+    document_id: str
+    author: str
+    vulnerability: str
+    aliases: frozenset[str]
+    products: tuple[tuple[str, tuple[str, ...]], ...]
+    """Each product's id with its own subcomponents (none: the whole product)."""
+    status: str
+    justification: str = ""
+    impact_statement: str = ""
+    action_statement: str = ""
+    timestamp: str = ""
+    order: int = 0
+
+    @property
+    def ids(self) -> frozenset[str]:
+        return self.aliases | {self.vulnerability}
+
+
+@dataclass(frozen=True)
+class VexFacts:
+    """The statements to apply, and the VEX attestations refused (where, and why)."""
+
+    statements: tuple[VexStatement, ...] = ()
+    refused: tuple[str, ...] = ()
+    looked_in: tuple[str, ...] = ()
+
+
 # --------------------------------------------------------------------------- facts container
 
 
@@ -289,6 +356,8 @@ class Need(enum.Enum):
     BASE_IMAGES = "base_images"
     GIT_SHA = "git_sha"
     SIGNATURES = "signatures"
+    BASELINE = "baseline"
+    VEX = "vex"
 
 
 @dataclass(frozen=True)
@@ -302,6 +371,9 @@ class Facts:
     base_images: tuple[BaseImage, ...] | Unavailable | None = None
     git_sha: str | Unavailable | None = None
     signatures: SignatureFacts | Unavailable | None = None
+    baseline: Baseline | Unavailable | None = None
+    vex: VexFacts | Unavailable | None = None
+    platform: str | None = None
 
 
 # --------------------------------------------------------------------------- results

@@ -44,6 +44,12 @@ def _load_policy(args: argparse.Namespace) -> tuple[Policy, list[str]]:
         loaded = replace(loaded, mode=args.mode)
     if args.fail_on:
         loaded = _with_fail_on(loaded, args.fail_on)
+    if getattr(args, "baseline", None):
+        if loaded.vulnerabilities is None:
+            raise UsageError("--baseline given, but the policy has no vulnerabilities section")
+        loaded = replace(
+            loaded, vulnerabilities=replace(loaded.vulnerabilities, baseline=args.baseline)
+        )
     if args.scanners:
         names = tuple(n.strip() for n in args.scanners.split(",") if n.strip())
         unknown = sorted(set(names) - {"trivy", "grype"})

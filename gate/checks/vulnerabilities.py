@@ -8,7 +8,11 @@ Rules, in order, for each merged finding:
 3. With ``ignore_unfixed``, a finding with no fixed version does not fail.
 4. A vendor status of ``not_affected`` does not fail: the distribution has stated the
    package is not vulnerable (as Trivy's ``--ignore-status`` would).
-5. A matching, unexpired exception waives it; an expired one is reported and waives nothing.
+5. A ``not_affected`` or ``fixed`` OpenVEX statement for the judged image waives it
+   (``gate.vex``: the latest applying statement decides); the report names the statement.
+6. A matching, unexpired exception waives it; an expired one is reported and waives nothing.
+7. With a baseline and ``new_only``, a finding the baseline already had (``gate.checks.delta``)
+   does not fail; it is listed apart as inherited.
 """
 
 from __future__ import annotations
@@ -18,13 +22,18 @@ from datetime import date, timedelta
 from operator import attrgetter, itemgetter
 from typing import Any, ClassVar
 
+from gate import vex as openvex
+from gate.checks import delta as deltas
 from gate.model import (
+    Baseline,
     CheckResult,
     Facts,
     Need,
     Problem,
     Severity,
     Status,
+    Subject,
+    VexStatement,
     Vulnerability,
     need,
 )
@@ -67,14 +76,112 @@ def _finding_row(
     }
 
 
-def _problem(finding: Vulnerability, judged: Severity, rules: VulnerabilityPolicy) -> Problem:
+def _problem(
+    finding: Vulnerability,
+    judged: Severity,
+    rules: VulnerabilityPolicy,
+    delta: deltas.Delta | None = None,
+) -> Problem:
     title = f": {finding.title}" if finding.title else ""
+    data = _finding_row(finding, rules, judged)
+    if delta is not None:
+        data["baseline"] = "inherited" if finding in delta.inherited else "new"
     return Problem(
         rule=finding.id,
         message=f"{finding.id} in {finding.package} {finding.installed} ({judged.label}){title}",
         severity=judged,
-        data=_finding_row(finding, rules, judged),
+        data=data,
     )
+
+
+def _candidates(finding: Vulnerability, by_id: dict[str, list[VexStatement]]) -> list[VexStatement]:
+    found: list[VexStatement] = []
+    for ident in finding.ids:
+        found += by_id.get(ident, ())
+    return found
+
+
+def _vex_decision(
+    finding: Vulnerability, by_id: dict[str, list[VexStatement]], subject: Subject
+) -> VexStatement | None:
+    """The latest statement applying to the finding (see ``gate.vex``)."""
+    candidates = _candidates(finding, by_id)
+    return (
+        openvex.deciding(finding, openvex.ordered(set(candidates)), subject) if candidates else None
+    )
+
+
+def _inventory(
+    findings: tuple[Vulnerability, ...], delta: deltas.Delta | None, baseline: Baseline | None
+) -> list[dict[str, Any]]:
+    """Every finding by id and package: what a later run compares with (``--baseline``).
+
+    ``first_seen`` is written only for findings the baseline already had (its own first
+    sighting, else when the baseline was judged); a row without it was first seen in this
+    run (``judged_at``). Empty ``aliases`` are left out. Both keep a 50,000-finding report
+    small, since every report carries the inventory.
+    """
+    rows: list[dict[str, Any]] = []
+    append = rows.append
+    inherited = delta.inherited if delta is not None else {}
+    since = baseline.judged_at if baseline is not None else None
+    for finding in findings:
+        row: dict[str, Any] = {"id": finding.id, "package": finding.package}
+        if finding.aliases:
+            row["aliases"] = sorted(finding.aliases - {finding.id})
+        old = inherited.get(finding)
+        if old is not None and (old.first_seen or since):
+            row["first_seen"] = old.first_seen or since
+        append(row)
+    return rows
+
+
+def _baseline_evidence(
+    baseline: Baseline,
+    delta: deltas.Delta,
+    rules: VulnerabilityPolicy,
+    failing: list[tuple[Severity, Vulnerability]],
+    inherited_failing: list[tuple[Severity, Vulnerability]],
+    facts: Facts,
+    policy_sha256: str,
+) -> dict[str, Any]:
+    """``new`` and ``inherited`` list the findings that fail (or would, without new_only)."""
+    judged = failing + inherited_failing
+    inherited_rows = []
+    for severity, finding in judged:
+        old = delta.inherited.get(finding)
+        if old is None:
+            continue
+        first_seen = old.first_seen or baseline.judged_at
+        inherited_rows.append(
+            {
+                **_finding_row(finding, rules, severity),
+                "first_seen": first_seen,
+                "days_present": deltas.days_present(first_seen, facts.now),
+            }
+        )
+    return {
+        "source": baseline.source,
+        "digest": baseline.digest,
+        "new_only": rules.new_only,
+        "warnings": deltas.warnings(
+            baseline,
+            repository=facts.subject.repository,
+            policy_sha256=policy_sha256,
+            scanners=rules.scanners,
+        ),
+        "counts": {
+            "new": len(delta.new),
+            "inherited": len(delta.inherited),
+            "fixed": len(delta.fixed),
+        },
+        "new": [_finding_row(f, rules, s) for s, f in judged if f not in delta.inherited],
+        "inherited": inherited_rows,
+        "fixed": [
+            {"id": f.id, "aliases": sorted(f.aliases - {f.id}), "package": f.package}
+            for f in delta.fixed
+        ],
+    }
 
 
 def _exception_row(exc: VulnException, finding: Vulnerability | None = None) -> dict[str, Any]:
@@ -101,7 +208,15 @@ class VulnerabilitiesCheck:
     id: ClassVar[str] = "vulnerabilities"
 
     def needs(self, policy: Policy) -> frozenset[Need] | None:
-        return None if policy.vulnerabilities is None else frozenset({Need.SCANS})
+        rules = policy.vulnerabilities
+        if rules is None:
+            return None
+        wanted = {Need.SCANS}
+        if rules.baseline is not None:
+            wanted.add(Need.BASELINE)
+        if rules.vex or rules.vex_attestations:
+            wanted.add(Need.VEX)
+        return frozenset(wanted)
 
     def evaluate(self, policy: Policy, facts: Facts) -> CheckResult:
         rules = policy.vulnerabilities
@@ -119,6 +234,29 @@ class VulnerabilitiesCheck:
         merged = merge(reports)
         findings = merged.findings
         today = facts.now.date()
+        baseline: Baseline | None = None
+        delta: deltas.Delta | None = None
+        if rules.baseline is not None:
+            baseline = need(facts.baseline, "the baseline")
+            refused = deltas.refusal(
+                baseline, repository=facts.subject.repository, platform=facts.platform
+            )
+            if refused:
+                return CheckResult(self.id, Status.ERROR, f"baseline refused: {refused}")
+            delta = deltas.compute_delta(findings, baseline)
+        statements: list[VexStatement] = []
+        vex_facts = None
+        if rules.vex or rules.vex_attestations:
+            vex_facts = need(facts.vex, "the VEX statements")
+            statements = openvex.ordered(vex_facts.statements)
+        vex_by_id: dict[str, list[VexStatement]] = {}
+        for statement in statements:
+            for ident in statement.ids:
+                vex_by_id.setdefault(ident, []).append(statement)
+        vex_used: set[VexStatement] = set()
+        vex_applied: list[dict[str, Any]] = []
+        inherited_failing: list[tuple[Severity, Vulnerability]] = []
+        subject = facts.subject
 
         failing: list[tuple[Severity, Vulnerability]] = []  # (effective severity, finding)
         applied: list[dict[str, Any]] = []
@@ -140,12 +278,31 @@ class VulnerabilitiesCheck:
             if finding.status == "not_affected":
                 not_affected += 1
                 continue
+            if vex_by_id:
+                decided = _vex_decision(finding, vex_by_id, subject)
+                if decided is not None and decided.status in openvex.WAIVING:
+                    vex_applied.append(
+                        {
+                            "finding": finding.id,
+                            "finding_package": finding.package,
+                            **openvex.statement_row(decided),
+                        }
+                    )
+                    continue
             waiver = _waiver_for(finding, exceptions, today) if exceptions else None
             if waiver is not None:
                 used.add(waiver)
                 applied.append(_exception_row(waiver, finding))
                 continue
+            if delta is not None and rules.new_only and finding in delta.inherited:
+                inherited_failing.append((severity, finding))
+                continue
             failing.append((severity, finding))
+        if vex_by_id:
+            for finding in findings:
+                for statement in _candidates(finding, vex_by_id):
+                    if openvex.applies(statement, finding, subject):
+                        vex_used.add(statement)
 
         expired = [
             {
@@ -158,7 +315,7 @@ class VulnerabilitiesCheck:
         # Worst (as judged) first, then by id and package: two stable sorts, the second in C.
         failing.sort(key=_id_and_package)
         failing.sort(key=_JUDGED, reverse=True)
-        problems = tuple(_problem(f, severity, rules) for severity, f in failing)
+        problems = tuple(_problem(f, severity, rules, delta) for severity, f in failing)
         by_severity = Counter(map(_SEVERITY_OF, findings))
         evidence = {
             "fail_on": rules.fail_on.label,
@@ -193,8 +350,41 @@ class VulnerabilitiesCheck:
             "agreement": merged.counts(),
             "found_by_one_only": [_finding_row(f, rules) for f in merged.only_one],
             "no_os_packages": all(r.os is None for r in reports),
+            "judged_at": facts.now.isoformat(),
+            "identity": {
+                "repository": facts.subject.repository,
+                "platform": facts.platform,
+                "policy_sha256": policy.sha256,
+                "scanners": list(rules.scanners),
+            },
+            "inventory": _inventory(findings, delta, baseline),
         }
+        if vex_facts is not None:
+            evidence["vex_attestations_refused"] = list(vex_facts.refused)
+            evidence["vex_looked_in"] = list(vex_facts.looked_in)
+            evidence["vex_applied"] = vex_applied
+            evidence["vex_unused"] = [
+                {
+                    **openvex.statement_row(s),
+                    "why": "no finding in this image matches it"
+                    if openvex.names_image(s, subject)
+                    else "none of its products is this image (digest and repository)",
+                }
+                for s in statements
+                if s not in vex_used
+            ]
+        if baseline is not None and delta is not None:
+            evidence["baseline"] = _baseline_evidence(
+                baseline, delta, rules, failing, inherited_failing, facts, policy.sha256
+            )
         summary = _summary([s for s, _ in failing], rules, len(findings), applied, expired)
+        if vex_applied:
+            summary += f"; {len(vex_applied)} waived by VEX"
+        if delta is not None:
+            summary += (
+                f"; {len(delta.new)} new, {len(delta.inherited)} inherited, "
+                f"{len(delta.fixed)} fixed since the baseline"
+            )
         status = Status.FAIL if failing else Status.PASS
         return CheckResult(self.id, status, summary, problems, evidence)
 

@@ -41,6 +41,10 @@ class VulnerabilityPolicy:
     unknown_as: Severity = Severity.HIGH
     exceptions: tuple[VulnException, ...] = ()
     scanners: tuple[str, ...] = ("trivy",)
+    baseline: str | None = None
+    new_only: bool = False
+    vex: tuple[Path, ...] = ()
+    vex_attestations: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,3 +116,4 @@ class Policy:
     base_image: BaseImagePolicy | None = None
     signature: SignaturePolicy | None = None
     builtin: bool = False
+    sha256: str = ""

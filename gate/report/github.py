@@ -308,6 +308,54 @@ def _exceptions_section(check: CheckResult) -> list[str]:
     return lines
 
 
+def _delta_section(check: CheckResult, max_rows: int) -> list[str]:
+    """The baseline delta and the VEX statements applied (see gate.checks.vulnerabilities)."""
+    evidence = check.evidence
+    lines: list[str] = []
+    vex = evidence.get("vex_applied") or []
+    if vex:
+        rows = [
+            [
+                md(f"{r['finding']} in {r['finding_package']}"),
+                md(r["status"]),
+                md(r["justification"] or r["impact_statement"]),
+                md(r["author"]),
+                md(r["source"]),
+            ]
+            for r in vex[:max_rows]
+        ]
+        head = ("finding", "status", "justification", "author", "statement from")
+        lines += ["", f"**Waived by VEX** ({len(vex)})", "", *_table(head, rows)]
+    refused = evidence.get("vex_attestations_refused") or []
+    lines += [f"- VEX attestation refused: {md(text, width=300)}" for text in refused[:max_rows]]
+    unused = evidence.get("vex_unused") or []
+    if unused:
+        lines.append(f"- {len(unused)} VEX statement(s) matched nothing (see the JSON report)")
+    baseline = evidence.get("baseline")
+    if isinstance(baseline, Mapping):
+        counts = baseline["counts"]
+        lines += [
+            "",
+            f"**Since baseline** {md(baseline['source'])}: {counts['new']} new, "
+            f"{counts['inherited']} inherited, {counts['fixed']} fixed"
+            + (" (only new findings fail)" if baseline["new_only"] else ""),
+        ]
+        lines += [f"- warning: {md(w)}" for w in baseline["warnings"]]
+        inherited = baseline["inherited"][:max_rows]
+        if inherited:
+            rows = [
+                [
+                    md(r["id"]),
+                    md(r["package"]),
+                    md(r["judged_as"]),
+                    md("-" if r["days_present"] is None else f"{r['days_present']} days"),
+                ]
+                for r in inherited
+            ]
+            lines += ["", *_table(("inherited", "package", "severity", "present for"), rows)]
+    return lines
+
+
 def _error_section(check: CheckResult) -> list[str]:
     if check.status is not Status.ERROR or not check.detail:
         return []
@@ -354,6 +402,7 @@ def _verdict_section(verdict: Verdict, max_rows: int) -> list[str]:
     for check in verdict.checks:
         lines += _findings_section(check, max_rows)
         lines += _exceptions_section(check)
+        lines += _delta_section(check, max_rows)
         lines += _error_section(check)
     if verdict.notes:
         lines += ["", *(f"- {md(note, width=400)}" for note in verdict.notes)]

@@ -68,6 +68,51 @@ def _exception_lines(evidence: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _vex_lines(evidence: Mapping[str, Any]) -> list[str]:
+    lines = [
+        f"vex: {clean(row['finding'])} in {clean(row['finding_package'])} is "
+        f"{clean(row['status'])} ({clean(row['justification'] or row['impact_statement'])}) "
+        f"by {clean(row['author'])}, {clean(row['source'])}"
+        for row in evidence.get("vex_applied", [])
+    ]
+    lines += [
+        f"vex statement unused: {clean(row['vulnerability'])} {clean(row['status'])} "
+        f"in {clean(row['source'])}: {clean(row['why'])}"
+        for row in evidence.get("vex_unused", [])[:MAX_ROWS]
+    ]
+    lines += [
+        f"vex attestation refused: {clean(text)}"
+        for text in evidence.get("vex_attestations_refused", [])
+    ]
+    return lines
+
+
+def _baseline_lines(evidence: Mapping[str, Any]) -> list[str]:
+    """The delta: counts, then the inherited findings (shown apart, with their age)."""
+    baseline = evidence.get("baseline")
+    if not isinstance(baseline, Mapping):
+        return []
+    counts = baseline["counts"]
+    lines = [
+        f"baseline {clean(baseline['source'])}: {counts['new']} new, "
+        f"{counts['inherited']} inherited, {counts['fixed']} fixed since"
+        + (" (only new findings fail)" if baseline["new_only"] else "")
+    ]
+    lines += [f"baseline warning: {clean(text)}" for text in baseline["warnings"]]
+    for row in baseline["inherited"][:MAX_ROWS]:
+        age = row.get("days_present")
+        since = f", present {age} days (since {row['first_seen']})" if age is not None else ""
+        verb = "inherited (not failing)" if baseline["new_only"] else "inherited"
+        lines.append(
+            f"{verb}: {clean(row['id'])} in {clean(row['package'])} ({row['judged_as']}){since}"
+        )
+    lines += [
+        f"fixed since baseline: {clean(row['id'])} in {clean(row['package'])}"
+        for row in baseline["fixed"][:MAX_ROWS]
+    ]
+    return lines
+
+
 def _agreement_lines(evidence: Mapping[str, Any]) -> list[str]:
     """Where two scanners ran: what each found, and the findings only one of them saw."""
     scanners = evidence.get("scanners", [])
@@ -107,6 +152,8 @@ def _check_lines(check: CheckResult) -> list[str]:
     if len(check.findings) > MAX_ROWS:
         body.append(f"... and {len(check.findings) - MAX_ROWS} more (see --report-json)")
     body += _exception_lines(check.evidence)
+    body += _vex_lines(check.evidence)
+    body += _baseline_lines(check.evidence)
     if check.evidence.get("no_os_packages"):
         body.append("note: no OS packages were found (scratch or static image)")
     body += _agreement_lines(check.evidence)
