@@ -100,6 +100,14 @@ class SignaturePolicy:
 
 
 @dataclass(frozen=True)
+class TrivyPolicy:
+    """Where Trivy scans are judged: ``server`` makes every scan a client of that server."""
+
+    server: str | None = None
+    token_env: str = "TRIVY_TOKEN"  # noqa: S105 (the name of a variable)
+
+
+@dataclass(frozen=True)
 class Policy:
     source: str
     version: int = 1
@@ -110,3 +118,4 @@ class Policy:
     base_image: BaseImagePolicy | None = None
     signature: SignaturePolicy | None = None
     builtin: bool = False
+    trivy: TrivyPolicy | None = None
