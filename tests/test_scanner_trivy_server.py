@@ -211,3 +211,16 @@ def test_the_token_never_shows_in_the_endpoints_repr() -> None:
     endpoint = ServerEndpoint("http://127.0.0.1:1", "s3cr3t-token")
     assert "s3cr3t" not in repr(endpoint)
     assert endpoint.scrub("auth s3cr3t-token failed") == "auth *** failed"
+
+
+def test_the_policy_refuses_a_plain_http_server_off_loopback_at_its_line() -> None:
+    from gate.errors import PolicyError
+    from gate.policy.loader import parse_policy
+
+    body = b"version: 1\nvulnerabilities: {}\ntrivy:\n  server: http://trivy.example.com\n"
+    with pytest.raises(PolicyError, match=r"p\.yml:4:.*plain HTTP is accepted for a loopback"):
+        parse_policy(body, source="p.yml", base_dir=Path.cwd())
+    https = body.replace(b"http://", b"https://") + b"  token_env: ORG_TOKEN\n"
+    loaded = parse_policy(https, source="p.yml", base_dir=Path.cwd()).trivy
+    assert loaded is not None
+    assert (loaded.server, loaded.token_env) == ("https://trivy.example.com", "ORG_TOKEN")
