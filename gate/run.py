@@ -228,9 +228,8 @@ def run_check(args: argparse.Namespace) -> int:
         options = replace(options, trivy_cache="fs")
     try:
         if local is not None:
-            endpoint = local.start()
-            if local.note:
-                notes.append(local.note)
+            local.on_note = notes.append
+            endpoint = local.launch()  # ready by the first scan, after resolving its image
         if endpoint is not None:
             _mask(endpoint.token)
             options = replace(options, trivy_server=endpoint)

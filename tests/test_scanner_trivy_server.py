@@ -224,3 +224,28 @@ def test_the_policy_refuses_a_plain_http_server_off_loopback_at_its_line() -> No
     loaded = parse_policy(https, source="p.yml", base_dir=Path.cwd()).trivy
     assert loaded is not None
     assert (loaded.server, loaded.token_env) == ("https://trivy.example.com", "ORG_TOKEN")
+
+
+def test_a_cache_another_trivy_holds_is_not_an_error_only_not_shared(
+    trivy_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Trivy's fs cache is locked by whichever process opened it (bolt, 5 s timeout):
+    a second gate on the same machine falls back to an in-memory cache, same findings."""
+    cache = tmp_path / "cache"
+    import shutil
+
+    shutil.copytree(trivy_env["TRIVY_CACHE_DIR"], cache)
+    env = {k: v for k, v in trivy_env.items() if k != "TRIVY_CACHE_BACKEND"}
+    env["TRIVY_CACHE_DIR"] = str(cache)
+    target = layout(tmp_path / "image", trivydb.VULNERABLE_DEBIAN_PACKAGES, secret=False)
+    expected = {(i, p) for i, p, _ in trivydb.EXPECTED_DEBIAN_FINDINGS}
+    with RunningTrivyServer(tmp_path / "holder", env):  # holds cache/fanal/fanal.db
+        notes: list[str] = []
+        server = LocalServer(environ=env, cwd=tmp_path)
+        server.on_note = notes.append
+        with server as endpoint:
+            found = Trivy(env=env, server=endpoint).scan(target, timeout=120)
+        assert {(v.id, v.package) for v in found.vulnerabilities} == expected
+        assert len(notes) == 1 and "in use by another Trivy process" in notes[0]
+        alone = Trivy(env=env, cache="fs").scan(target, timeout=120)
+        assert {(v.id, v.package) for v in alone.vulnerabilities} == expected

@@ -294,6 +294,8 @@ class Trivy:
         return alone._scan(target, timeout=timeout)
 
     def _scan(self, target: ScanTarget, *, timeout: float) -> ScanReport:
+        if self.server is not None and self.server.ready is not None:
+            self.server.ready()  # a local server still starting up
         with tempfile.TemporaryDirectory(prefix="gate-trivy-") as tmp:
             workspace = Workspace.create(Path(tmp))
             run = self.invocation(

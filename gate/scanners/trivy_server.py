@@ -35,11 +35,12 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -67,6 +68,8 @@ class ServerEndpoint:
     url: str
     token: str | None = field(default=None, repr=False)
     local: bool = False
+    ready: Callable[[], None] | None = field(default=None, repr=False, compare=False)
+    """Called before each scan: waits for a server still starting (``LocalServer.launch``)."""
 
     def scrub(self, text: str) -> str:
         """``text`` with the token replaced: it must not reach a log or a report."""
@@ -146,7 +149,12 @@ class LocalServer:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self.endpoint: ServerEndpoint | None = None
-        self.note: str | None = None
+        self.on_note: Callable[[str], None] = lambda note: None
+        self._lock = threading.Lock()
+        self._ready = False
+        self._failure: ScannerError | None = None
+        self._token = ""
+        self._port = 0
 
     def server_argv(self, port: int, workspace: Workspace) -> list[str]:
         """``trivy server`` on ``127.0.0.1:port``: no config file, no WASM module."""
@@ -176,43 +184,70 @@ class LocalServer:
         env[TOKEN_VARIABLE] = token
         return env
 
+    def launch(self) -> ServerEndpoint:
+        """Start the server without waiting for it: its start-up (opening the DB) overlaps
+        the gate's own work until the first scan calls the endpoint's ``ready``."""
+        self._token = secrets.token_urlsafe(32)
+        self._port = _free_port()
+        self._spawn(memory=False)
+        self.endpoint = ServerEndpoint(
+            f"http://127.0.0.1:{self._port}", self._token, local=True, ready=self.ready
+        )
+        return self.endpoint
+
     def start(self) -> ServerEndpoint:
-        """Start the server and wait for ``/healthz``; raise ``ScannerError`` if it never answers.
+        """Start the server and wait for ``/healthz``; ``ScannerError`` if it never answers."""
+        endpoint = self.launch()
+        self.ready()
+        return endpoint
+
+    def ready(self) -> None:
+        """Wait until the server answers (once; every scan thread may call it), or raise.
 
         When another Trivy holds the cache directory's lock (a second gate on the same
-        machine), the server is started again with an in-memory cache: the scans are
-        the same, only nothing is kept for the next run (``note`` says so).
+        machine), the server is started again, on the same port with the same token, with
+        an in-memory cache: the scans are the same, only nothing is kept for the next run
+        (``on_note`` is told).
         """
-        try:
-            return self._start(memory=False)
-        except ScannerError as error:
-            if CACHE_LOCKED not in error.detail:
-                raise
-        self.note = (
-            "trivy: the scan cache is in use by another Trivy process; this run's layer "
-            "analyses are shared between its images but not kept"
-        )
-        return self._start(memory=True)
+        with self._lock:
+            if self._failure is not None:
+                raise self._failure
+            if self._ready:
+                return
+            try:
+                self._wait()
+            except ScannerError as error:
+                if CACHE_LOCKED not in error.detail:
+                    self._failure = error
+                    raise
+                self.on_note(
+                    "trivy: the scan cache is in use by another Trivy process; this run's "
+                    "layer analyses are shared between its images but not kept"
+                )
+                try:
+                    self._spawn(memory=True)
+                    self._wait()
+                except ScannerError as again:
+                    self._failure = again
+                    raise
+            self._ready = True
 
-    def _start(self, *, memory: bool) -> ServerEndpoint:
-        from gate.scanners._process import _kill_group, _wait_exited
-
+    def _spawn(self, *, memory: bool) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="gate-trivy-server-")
         workspace = Workspace.create(Path(self._tmp.name))
-        token = secrets.token_urlsafe(32)
-        port = _free_port()
-        argv = self.server_argv(port, workspace)
+        argv = self.server_argv(self._port, workspace)
         if memory:
             argv += ["--cache-backend", "memory"]
-        env = self.server_env(token)
+        env = self.server_env(self._token)
         executable = shutil.which(argv[0], path=env.get("PATH", os.defpath))
         if executable is None:
-            self.stop()
-            raise ScannerError("trivy not found on PATH; install it or pass --trivy-report FILE")
-        log = workspace.root / "server.log"
-        with log.open("wb") as sink:
+            self._failure = ScannerError(
+                "trivy not found on PATH; install it or pass --trivy-report FILE"
+            )
+            return
+        with (workspace.root / "server.log").open("wb") as sink:
             try:
-                proc = self._proc = subprocess.Popen(
+                self._proc = subprocess.Popen(
                     [os.path.abspath(executable), *argv[1:]],
                     stdin=subprocess.DEVNULL,
                     stdout=sink,
@@ -223,16 +258,21 @@ class LocalServer:
                     preexec_fn=_die_with_parent if sys.platform == "linux" else None,
                 )
             except OSError as exc:
-                self.stop()
-                raise ScannerError(f"trivy server could not be started: {exc}") from None
-        url = f"http://127.0.0.1:{port}"
+                self._failure = ScannerError(f"trivy server could not be started: {exc}")
+
+    def _wait(self) -> None:
+        from gate.scanners._process import _kill_group, _wait_exited
+
+        if self._failure is not None:
+            raise self._failure
+        proc = self._proc
+        assert proc is not None and self.endpoint is not None
         deadline = time.monotonic() + self._startup_timeout
         exited = False
         while not exited and time.monotonic() < deadline:
-            if healthy(url, timeout=0.5):
-                self.endpoint = ServerEndpoint(url, token, local=True)
-                return self.endpoint
-            exited = _wait_exited(proc, 0.05)  # without reaping: the group id stays ours
+            if healthy(self.endpoint.url, timeout=0.5):
+                return
+            exited = _wait_exited(proc, 0.02)  # without reaping: the group id stays ours
         if not exited:
             _kill_group(proc.pid)
         code = proc.wait()
@@ -273,7 +313,11 @@ class LocalServer:
             tmp.cleanup()
 
     def __enter__(self) -> ServerEndpoint:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
 
     def __exit__(
         self,
