@@ -32,7 +32,7 @@ from examples.demo import offline_trivy_env, push_example
 from tests.support.grype import grype_report
 from tests.support.oci import build_image, layer, push
 from tests.support.registry import RunningRegistry
-from tests.support.rusage import measured, read_measurement
+from tests.support.rusage import measured, read_cpu_seconds, read_measurement
 from tests.support.stubs import Stub, StubBin
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,6 +43,8 @@ PY = sys.executable
 class Sample:
     seconds: float
     max_rss_mib: float
+    cpu_seconds: float = 0.0
+    """User + system time of the command and the descendants it waited for."""
 
 
 def run_once(argv: Sequence[str], env: Mapping[str, str], ok: Sequence[int] = (0, 1)) -> Sample:
@@ -65,7 +67,7 @@ def run_once(argv: Sequence[str], env: Mapping[str, str], ok: Sequence[int] = (0
             raise SystemExit(
                 f"bench: {' '.join(argv)} exited {child.returncode}: {child.stderr[-2000:]!r}"
             )
-        return Sample(*read_measurement(report))
+        return Sample(*read_measurement(report), read_cpu_seconds(report))
 
 
 Command = tuple[Sequence[str], Mapping[str, str]]
