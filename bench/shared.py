@@ -116,6 +116,7 @@ def _cpu(sample: Sample) -> float:
 def figure(
     work: Path, registry: RunningRegistry, runs: int, sizes: Sequence[int] = SIZES
 ) -> list[Row]:
+    work.mkdir(parents=True, exist_ok=True)
     offline = offline_trivy_env(work / "trivy-db")
     policy = policy_file(work, "vulnerabilities:\n  fail_on: critical\n")
     gate = [PY, "-m", "gate", "check", "--policy", policy]
