@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -37,9 +36,7 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,6 +110,9 @@ def _free_port() -> int:
 
 def healthy(url: str, *, timeout: float = 1.0) -> bool:
     """Whether a Trivy server answers ``GET /healthz`` with 200 (its readiness probe)."""
+    import urllib.error
+    import urllib.request  # here: 50 ms of imports a run without a server never pays
+
     try:
         with urllib.request.urlopen(f"{url}/healthz", timeout=timeout) as response:  # noqa: S310
             return int(response.status) == 200
@@ -187,6 +187,8 @@ class LocalServer:
     def launch(self) -> ServerEndpoint:
         """Start the server without waiting for it: its start-up (opening the DB) overlaps
         the gate's own work until the first scan calls the endpoint's ``ready``."""
+        import secrets
+
         self._token = secrets.token_urlsafe(32)
         self._port = _free_port()
         self._spawn(memory=False)
