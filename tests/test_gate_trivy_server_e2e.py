@@ -138,3 +138,27 @@ def test_in_github_actions_the_local_server_s_token_is_masked(
     token = masks[0].removeprefix("::add-mask::")
     assert token not in done.stdout.replace(masks[0], "") + done.stderr
     assert os.environ.get("TRIVY_TOKEN") != token
+
+
+def test_a_cache_backend_you_set_is_used_and_no_server_is_started(
+    images: list[str], trivy_env: dict[str, str], tmp_path: Path
+) -> None:
+    """``TRIVY_CACHE_BACKEND=memory`` (set by the tests' environment) is the user's choice."""
+    real = shutil.which("trivy", path=trivy_env["PATH"])
+    assert real is not None
+    log = tmp_path / "calls"
+    wrapper = tmp_path / "bin" / "trivy"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\necho "$1" >> "{log}"\nexec "{real}" "$@"\n')
+    wrapper.chmod(0o755)
+    policy = tmp_path / "policy.yml"
+    policy.write_text(POLICY)
+    env = {**trivy_env, "PATH": f"{wrapper.parent}{os.pathsep}{trivy_env['PATH']}"}
+    done = run_gate("check", *images[:2], "--policy", str(policy), "--parallel", "2", env=env)
+    assert done.returncode == 1, done.stderr
+    assert log.read_text().split() == ["image", "image"]
+    env = {**own_cache(trivy_env, tmp_path), "PATH": env["PATH"]}  # no backend set
+    log.unlink()
+    done = run_gate("check", *images[:2], "--policy", str(policy), "--parallel", "2", env=env)
+    assert done.returncode == 1, done.stderr
+    assert sorted(log.read_text().split()) == ["image", "image", "server"]
