@@ -211,11 +211,14 @@ def run_check(args: argparse.Namespace) -> int:
         raise UsageError("--parallel must be at least 1")
     if args.mode is None and policy.mode == "warn":
         notes.append("mode: warn (violations are shown but do not fail the job)")
-    if args.images:
-        notes += ignored_scanner_settings(policy, options, os.environ, Path.cwd())
-
     scans = trivy_images(policy, options, images)
     endpoint = remote_server(args, policy, os.environ) if scans else None
+    if args.images:
+        environ: Mapping[str, str] = os.environ
+        if endpoint is not None:  # the server's token is not a setting the gate ignores
+            token_env = (policy.trivy or TrivyPolicy()).token_env
+            environ = {k: v for k, v in os.environ.items() if k != token_env}
+        notes += ignored_scanner_settings(policy, options, environ, Path.cwd())
     local = None
     if endpoint is not None:
         notes.append(

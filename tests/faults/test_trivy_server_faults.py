@@ -75,6 +75,7 @@ def test_control_a_client_of_the_real_server_reaches_the_image_s_verdict(
     assert "CVE-2026-0002" in outcome.output
     assert "client of the Trivy server at" in outcome.output
     assert trivy_server.token not in outcome.output
+    assert "ignored TRIVY_TOKEN" not in outcome.output  # it is the server's token
 
 
 @pytest.mark.parametrize(
