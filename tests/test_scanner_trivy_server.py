@@ -249,3 +249,21 @@ def test_a_cache_another_trivy_holds_is_not_an_error_only_not_shared(
         assert len(notes) == 1 and "in use by another Trivy process" in notes[0]
         alone = Trivy(env=env, cache="fs").scan(target, timeout=120)
         assert {(v.id, v.package) for v in alone.vulnerabilities} == expected
+
+
+def test_an_insecure_registry_image_is_not_sent_through_a_remote_https_server(
+    tmp_path: Path,
+) -> None:
+    """Trivy passes ``--insecure`` to its server client as well (``ScannerOption.Insecure``),
+    so a plain-HTTP registry would switch off TLS verification of the server."""
+    target = ScanTarget("registry", "registry.corp:5000/app@sha256:" + "a" * 64, insecure=True)
+    remote = Trivy(server=ServerEndpoint("https://trivy.example.com", "t"))
+    with pytest.raises(ScannerError, match="stop verifying the server's TLS certificate"):
+        remote.invocation(
+            target, Workspace.create(tmp_path / "w"), timeout=60, environ={}, cwd=tmp_path
+        )
+    loopback = Trivy(server=ServerEndpoint("http://127.0.0.1:4954", "t", local=True))
+    run = loopback.invocation(
+        target, Workspace.create(tmp_path / "l"), timeout=60, environ={}, cwd=tmp_path
+    )
+    assert "--insecure" in run.argv

@@ -263,6 +263,13 @@ class Trivy:
             env.update(forwarded_credentials(env, "TRIVY_USERNAME", "TRIVY_PASSWORD"))
         if self.server is not None and self.server.token:
             env[TOKEN_VARIABLE] = self.server.token  # never argv: /proc/PID/cmdline is public
+        if self.server is not None and target.insecure and self.server.url.startswith("https:"):
+            # Trivy hands --insecure to its server client too (ScannerOption.Insecure).
+            raise ScannerError(
+                "trivy: an --insecure-registry image cannot be scanned through a remote Trivy "
+                "server: Trivy's --insecure would also stop verifying the server's TLS "
+                "certificate, and the server decides the findings"
+            )
         output = workspace.root / "trivy.json"
         argv = self.command(target, output, timeout=timeout, workspace=workspace, environ=env)
         return Invocation(tuple(argv), env, workspace.cwd)
