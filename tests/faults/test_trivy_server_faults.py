@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.harness import Row, check_row, run_cli, write_policy
+from tests.faults.harness import Row, base_env, check_row, run_cli, write_policy
 from tests.support.httpserver import LoopbackServer
 from tests.support.oci import build_image, layer, push
 from tests.support.registry import RunningRegistry, free_port
 from tests.support.rootfs import debian_rootfs
+from tests.support.stubs import Stub, StubBin
 from tests.support.trivydb import VULNERABLE_DEBIAN_PACKAGES
 from tests.support.trivyserver import RunningTrivyServer
 
@@ -114,3 +115,23 @@ def test_a_trivy_server_fault_is_an_error(
             gate(dying.url, token)
     else:
         gate("http://trivy.example.com:4954", token)
+
+
+def test_a_local_server_that_does_not_start_is_an_error_for_every_image(
+    registry: RunningRegistry, image: str, tmp_path: Path
+) -> None:
+    """Two images at once go through a local ``trivy server``; a Trivy that cannot serve
+    (here one that exits 1 on every command) fails every image's scan: exit 2."""
+    built = build_image([layer({"app/two.txt": b"2"})], user="1000")
+    other = (
+        f"{registry.host}/faults/trivy-server@{push(registry.host, 'faults/trivy-server', built)}"
+    )
+    bin_dir = StubBin(tmp_path)
+    bin_dir.install("trivy", Stub(exit_code=1, stderr="FATAL cannot listen\n"))
+    env = base_env(bin_dir.path_alone(), tmp_path)
+    policy = write_policy(tmp_path, POLICY)
+    outcome = run_cli("check", image, other, "--policy", policy, "--parallel", "2", env=env)
+    check_row(
+        outcome, Row("local server does not start", 2, "local trivy server exited with code 1")
+    )
+    assert outcome.output.count("local trivy server exited with code 1") >= 2
