@@ -7,6 +7,7 @@ loopback only, demands its token, never shows it, and is gone when the run is.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -267,3 +268,48 @@ def test_an_insecure_registry_image_is_not_sent_through_a_remote_https_server(
         target, Workspace.create(tmp_path / "l"), timeout=60, environ={}, cwd=tmp_path
     )
     assert "--insecure" in run.argv
+
+
+def test_the_local_server_dies_with_a_gate_killed_by_sigkill(
+    trivy_env: dict[str, str], tmp_path: Path
+) -> None:
+    """No ``finally`` runs on SIGKILL (a CI runner cancelling the job): the server was
+    started with ``PR_SET_PDEATHSIG``, so the kernel kills it with the gate."""
+    import signal
+    import sys
+    import time
+
+    script = (
+        "import os, sys, time\n"
+        "from pathlib import Path\n"
+        "from gate.scanners.trivy_server import LocalServer\n"
+        "server = LocalServer(cwd=Path(sys.argv[1]))\n"
+        "server.start()\n"
+        "print(server._proc.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    env = {**trivy_env, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    gate = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path)], env=env, stdout=subprocess.PIPE, text=True
+    )
+    assert gate.stdout is not None
+    server_pid = int(gate.stdout.readline())
+    assert Path(f"/proc/{server_pid}").exists()
+    gate.send_signal(signal.SIGKILL)
+    gate.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{server_pid}").exists() and time.monotonic() < deadline:
+        stat = (
+            Path(f"/proc/{server_pid}/stat").read_text()
+            if Path(f"/proc/{server_pid}").exists()
+            else ""
+        )
+        if ") Z " in stat:
+            break  # dead, waiting to be reaped by init
+        time.sleep(0.05)
+    stat = Path(f"/proc/{server_pid}/stat")
+    try:
+        assert not stat.exists() or ") Z " in stat.read_text()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(server_pid, signal.SIGKILL)  # an orphan, should the rule ever break
