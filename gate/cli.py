@@ -120,6 +120,12 @@ def _build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--parallel", type=int, default=2, metavar="N", help="images judged at once (default 2)"
     )
+    check.add_argument(
+        "--trivy-server",
+        metavar="URL",
+        help="make every Trivy scan a client of this Trivy server (https://, or http:// on "
+        "loopback); its token is read from $TRIVY_TOKEN (policy: trivy.server, trivy.token_env)",
+    )
 
     policy = commands.add_parser("policy", help="validate a policy or print its schema")
     policy_commands = policy.add_subparsers(dest="policy_command", metavar="ACTION", required=True)

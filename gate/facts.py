@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from gate.errors import GateError, UsageError
 from gate.model import (
@@ -41,6 +41,7 @@ from gate.progress import Progress, silent
 if TYPE_CHECKING:
     from gate.image.sources import ImageSource
     from gate.scanners.interface import Scanner
+    from gate.scanners.trivy_server import ServerEndpoint
 
 T = TypeVar("T")
 Gathered = Future["T | Unavailable"]
@@ -57,6 +58,10 @@ class GatherOptions:
     git_sha: str | None = None
     now: datetime | None = None
     progress: Progress = field(default_factory=silent)
+    trivy_server: ServerEndpoint | None = None
+    """Every Trivy scan is a client of this server (``gate.scanners.trivy_server``)."""
+    trivy_cache: Literal["memory", "fs"] = "memory"
+    """A standalone Trivy's layer cache: ``fs`` only when no two Trivy runs overlap."""
 
 
 @dataclass
@@ -73,19 +78,25 @@ class Timer:
             self.timings[name] = time.perf_counter() - start
 
 
-def scanner_for(name: str, policy: Policy | None = None) -> Scanner:
-    """The scanner called ``name``; Trivy is told to look only for what the policy judges."""
+def scanner_for(
+    name: str, policy: Policy | None = None, options: GatherOptions | None = None
+) -> Scanner:
+    """The scanner called ``name``; Trivy is told to look only for what the policy judges,
+    and where to keep its layer analyses (``options``)."""
     if name == "trivy":
         from gate.scanners.trivy import Trivy
 
+        where: dict[str, Any] = {}
+        if options is not None:
+            where = {"server": options.trivy_server, "cache": options.trivy_cache}
         if policy is None:
-            return Trivy()
+            return Trivy(**where)
         kinds = []
         if policy.vulnerabilities is not None and "trivy" in policy.vulnerabilities.scanners:
             kinds.append("vuln")
         if policy.secrets is not None and policy.secrets.fail:
             kinds.append("secret")
-        return Trivy(scanners=kinds)
+        return Trivy(scanners=kinds, **where)
     if name == "grype":
         from gate.scanners.grype import Grype
 
@@ -248,7 +259,7 @@ class _Gatherer:
 
         assert self.source is not None
         target = self.source.scan_target
-        scanner = scanner_for(name, self.policy)
+        scanner = scanner_for(name, self.policy, self.options)
         report = scanner.scan(target, timeout=self.options.scanner_timeout)
         try:
             _check_report_is_judged(_judged(self.source), report)

@@ -27,6 +27,7 @@ from tests.support.podman import RunningPodman
 from tests.support.registry import ReferrersRegistry, RegistryUnavailable, RunningRegistry
 from tests.support.service import ServiceUnavailable
 from tests.support.trivydb import DEFAULT_ADVISORIES, Advisory, build_trivy_cache
+from tests.support.trivyserver import RunningTrivyServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -239,3 +240,22 @@ def realworld_dir() -> Path:
     if not path.is_dir():
         pytest.skip("shared realworld conformance data not present")
     return path
+
+
+@pytest.fixture(scope="module")
+def trivy_server(
+    tmp_path_factory: pytest.TempPathFactory, trivy_env: dict[str, str]
+) -> Iterator[RunningTrivyServer]:
+    """A real ``trivy server`` on ``127.0.0.1:<free port>`` with the tests' offline DB.
+
+    ``.endpoint`` is its URL and token; its scan cache is its own copy of the test cache
+    directory, so what it keeps does not reach other tests.
+    """
+    root = tmp_path_factory.mktemp("trivy-server")
+    cache = root / "cache"
+    shutil.copytree(trivy_env["TRIVY_CACHE_DIR"], cache)
+    try:
+        with RunningTrivyServer(root, {**trivy_env, "TRIVY_CACHE_DIR": str(cache)}) as server:
+            yield server
+    except ServiceUnavailable as error:
+        pytest.fail(str(error), pytrace=False)

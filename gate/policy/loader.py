@@ -25,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from gate.errors import PolicyError
+from gate.errors import PolicyError, UsageError
 from gate.model import Severity
 from gate.policy.conforms import conforms
 from gate.policy.model import (
@@ -38,6 +38,7 @@ from gate.policy.model import (
     Policy,
     SecretsPolicy,
     SignaturePolicy,
+    TrivyPolicy,
     VulnerabilityPolicy,
     VulnException,
 )
@@ -584,6 +585,7 @@ def _signature(doc: dict[str, Any], where: SourceMap, base_dir: Path) -> Signatu
 def _build(doc: dict[str, Any], where: SourceMap, source: str, base_dir: Path) -> Policy:
     vulns, secrets, image = doc.get("vulnerabilities"), doc.get("secrets"), doc.get("image")
     base, signature = doc.get("base_image"), doc.get("signature")
+    trivy = doc.get("trivy")
     return Policy(
         source=source,
         version=int(doc["version"]),
@@ -595,4 +597,17 @@ def _build(doc: dict[str, Any], where: SourceMap, source: str, base_dir: Path) -
         image=None if image is None else _image(image, where),
         base_image=None if base is None else _base_image(base),
         signature=None if signature is None else _signature(signature, where, base_dir),
+        trivy=None if trivy is None else _trivy(trivy, where),
     )
+
+
+def _trivy(doc: dict[str, Any], where: SourceMap) -> TrivyPolicy:
+    from gate.scanners.trivy_server import server_url
+
+    server = doc.get("server")
+    if server is not None:
+        try:
+            server = server_url(server)
+        except UsageError as error:
+            raise YamlProblem(where.value(("trivy", "server")), error.message) from None
+    return TrivyPolicy(server=server, token_env=doc.get("token_env", "TRIVY_TOKEN"))

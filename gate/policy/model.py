@@ -106,6 +106,14 @@ class SignaturePolicy:
 
 
 @dataclass(frozen=True)
+class TrivyPolicy:
+    """Where Trivy scans are judged: ``server`` makes every scan a client of that server."""
+
+    server: str | None = None
+    token_env: str = "TRIVY_TOKEN"  # noqa: S105 (the name of a variable)
+
+
+@dataclass(frozen=True)
 class Policy:
     source: str
     version: int = 1
@@ -117,3 +125,4 @@ class Policy:
     signature: SignaturePolicy | None = None
     builtin: bool = False
     sha256: str = ""
+    trivy: TrivyPolicy | None = None

@@ -25,12 +25,15 @@ Why these choices:
   default, ``vuln,secret``; the gate passes ``{"vuln"}`` when the policy has no
   ``secrets`` section, since secret scanning reads every file of the image and a section
   the policy does not have is never gathered.
-- **No shared scan cache unless asked for.** Trivy's default ``fs`` cache is a bolt
-  database it locks exclusively, giving up after 5 s, so two Trivy runs at once (``gate
-  check --parallel`` over several images) failed with "cache may be in use by another
-  process". The gate passes ``--cache-backend memory`` unless ``TRIVY_CACHE_BACKEND`` is
-  set; the vulnerability DB is still read from the cache directory, and a CI job starts
-  with no layer cache to reuse anyway.
+- **Layer analyses are shared, never locked against each other.** Trivy's default ``fs``
+  cache is a bolt database it locks exclusively, giving up after 5 s, so two Trivy runs
+  at once failed with "cache may be in use by another process". A ``Trivy`` runs either
+  as a client of a Trivy server (``server``: ``--server URL``, the token in
+  ``TRIVY_TOKEN``; the server owns the cache, see ``gate.scanners.trivy_server``), or
+  alone with ``cache`` ``fs`` (the user's cache, when the gate runs one Trivy at a time)
+  or ``memory`` (the default, safe for parallel scans). ``TRIVY_CACHE_BACKEND``, when
+  set, is the user's choice and is left alone. A standalone ``fs`` scan that finds the
+  cache locked by another process is run again with ``memory``: same findings.
 - **Streaming.** Findings are read with ``gate.scanners._stream`` (one pass, memory
   bounded by what is kept). ``Packages``, misconfigurations and licences are discarded
   unread.
@@ -50,7 +53,7 @@ import os
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar
 
 from gate.errors import ScannerError
 from gate.model import ScanReport, ScanTarget, Secret, Severity, Vulnerability
@@ -64,6 +67,7 @@ from gate.scanners.isolation import (
     ignored_variables,
     scanner_environment,
 )
+from gate.scanners.trivy_server import CACHE_LOCKED, TOKEN_VARIABLE, ServerEndpoint
 
 NAME = "trivy"
 SCHEMA_VERSION = 2
@@ -117,7 +121,8 @@ TRIVY_ENV_ALLOWED = frozenset(
 Left out on purpose: ``TRIVY_INSECURE`` (it turns off TLS verification for the DB download
 too, so a network attacker could serve an empty DB; use ``--insecure-registry HOST``, or
 ``TRIVY_CACERT``/``SSL_CERT_FILE`` for a private CA), and ``TRIVY_SERVER``/``TRIVY_TOKEN``
-(a Trivy server judges with its own DB and settings, which the gate cannot pin)."""
+(a Trivy server judges with its own DB; the gate makes a scan a client of one only when
+asked on its own command line or in the policy: ``gate.scanners.trivy_server``)."""
 
 _ENV_PATHS = frozenset(
     {"TRIVY_CACHE_DIR", "TRIVY_CACERT", "TRIVY_REDIS_CA", "TRIVY_REDIS_CERT", "TRIVY_REDIS_KEY"}
@@ -180,6 +185,8 @@ class Trivy:
         scanners: Iterable[str] = DEFAULT_SCANNERS,
         executable: str = "trivy",
         env: Mapping[str, str] | None = None,
+        server: ServerEndpoint | None = None,
+        cache: Literal["memory", "fs"] = "memory",
     ) -> None:
         chosen = frozenset(scanners)
         unknown = chosen - KNOWN_SCANNERS
@@ -188,6 +195,8 @@ class Trivy:
         self.scanners = chosen
         self._executable = executable
         self._env = dict(env or {})
+        self.server = server
+        self.cache = cache
 
     def command(
         self,
@@ -215,8 +224,7 @@ class Trivy:
             "--timeout",
             f"{max(timeout, 1.0):.0f}s",
         ]
-        if not environ.get("TRIVY_CACHE_BACKEND"):
-            argv += ["--cache-backend", "memory"]
+        argv += self._cache_flags(environ)
         if target.platform:
             # The target is already the chosen manifest, which Trivy 0.76 scans whatever
             # --platform says; passed so an index could never be resolved by its default.
@@ -231,6 +239,14 @@ class Trivy:
         else:  # pragma: no cover: ScanTarget.kind is a closed Literal
             raise ValueError(f"unknown scan target kind {target.kind!r}")
         return argv
+
+    def _cache_flags(self, environ: Mapping[str, str]) -> list[str]:
+        """Where layer analyses are kept: the server's cache, or the backend chosen here."""
+        if self.server is not None:
+            return ["--server", self.server.url]  # the token travels in TRIVY_TOKEN
+        if environ.get("TRIVY_CACHE_BACKEND"):
+            return []
+        return ["--cache-backend", self.cache]
 
     def invocation(
         self,
@@ -249,6 +265,15 @@ class Trivy:
         )
         if target.kind == "registry":
             env.update(forwarded_credentials(env, "TRIVY_USERNAME", "TRIVY_PASSWORD"))
+        if self.server is not None and self.server.token:
+            env[TOKEN_VARIABLE] = self.server.token  # never argv: /proc/PID/cmdline is public
+        if self.server is not None and target.insecure and self.server.url.startswith("https:"):
+            # Trivy hands --insecure to its server client too (ScannerOption.Insecure).
+            raise ScannerError(
+                "trivy: an --insecure-registry image cannot be scanned through a remote Trivy "
+                "server: Trivy's --insecure would also stop verifying the server's TLS "
+                "certificate, and the server decides the findings"
+            )
         output = workspace.root / "trivy.json"
         argv = self.command(target, output, timeout=timeout, workspace=workspace, environ=env)
         return Invocation(tuple(argv), env, workspace.cwd)
@@ -266,6 +291,22 @@ class Trivy:
         return found
 
     def scan(self, target: ScanTarget, *, timeout: float) -> ScanReport:
+        try:
+            return self._scan(target, timeout=timeout)
+        except ScannerError as error:
+            if self.server is not None:  # the token must not reach the report
+                raise ScannerError(
+                    self.server.scrub(error.message), detail=self.server.scrub(error.detail)
+                ) from None
+            if self.cache != "fs" or CACHE_LOCKED not in error.detail:
+                raise
+        # Another Trivy holds the cache's lock: the same scan, without the shared cache.
+        alone = Trivy(scanners=self.scanners, executable=self._executable, env=self._env)
+        return alone._scan(target, timeout=timeout)
+
+    def _scan(self, target: ScanTarget, *, timeout: float) -> ScanReport:
+        if self.server is not None and self.server.ready is not None:
+            self.server.ready()  # a local server still starting up
         with tempfile.TemporaryDirectory(prefix="gate-trivy-") as tmp:
             workspace = Workspace.create(Path(tmp))
             run = self.invocation(
@@ -315,7 +356,7 @@ def _split_fixed(text: str) -> tuple[str, ...]:
     if "," not in text:
         stripped = text.strip()
         return (stripped,) if stripped else ()
-    return tuple(part for part in (p.strip() for p in text.split(",")) if part)
+    return tuple(filter(None, map(str.strip, text.split(","))))  # in C: no frame per part
 
 
 class _Reader:
