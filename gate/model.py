@@ -109,6 +109,10 @@ class Vulnerability:
     purl: str = ""
     target: str = ""
     found_by: frozenset[str] = frozenset()
+    source_packages: frozenset[str] = frozenset()
+    """The source package(s) the installed package was built from, when a scanner named
+    one other than ``package`` itself (``openssl`` for ``libssl3``): Trivy's ``SrcName``,
+    Grype's ``artifact.upstreams[].name``. Two names when the scanners disagree."""
 
     @property
     def ids(self) -> frozenset[str]:
@@ -138,6 +142,8 @@ class ScanReport:
     scanner: str
     version: str = ""
     db_built: str | None = None
+    db_source: str = ""
+    """Where ``db_built`` was read (``grype report``, ``trivy version``); empty when unknown."""
     artifact: str = ""
     digests: tuple[str, ...] = ()
     image_id: str | None = None

@@ -339,7 +339,7 @@ def test_a_registry_image_is_scanned_remotely_by_digest(stubs: StubBin, tmp_path
     assert argv[-1] == f"127.0.0.1:5000/app@{DIGEST}"
     assert argv[argv.index("--scanners") + 1] == "secret,vuln"
     assert argv[argv.index("--timeout") + 1] == "60s"
-    assert "--list-all-pkgs=false" in argv
+    assert "--list-all-pkgs=true" in argv
     assert "--insecure" not in argv
     assert "--exit-code" not in argv
 

@@ -9,11 +9,15 @@ Rules, in order, for each merged finding:
 4. A vendor status of ``not_affected`` does not fail: the distribution has stated the
    package is not vulnerable (as Trivy's ``--ignore-status`` would).
 5. A matching, unexpired exception waives it; an expired one is reported and waives nothing.
+   An exception matches by id or any alias, case-insensitively, and its ``package`` names
+   the binary package or the source package it was built from (``openssl`` covers
+   ``libssl3``). Exceptions that waived nothing are listed, so stale waivers get removed.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from datetime import date, timedelta
 from operator import attrgetter, itemgetter
 from typing import Any, ClassVar
@@ -55,6 +59,7 @@ def _finding_row(
         "id": vid,
         "aliases": sorted(aliases - {vid} if vid in aliases else aliases),
         "package": finding.package,
+        "source_packages": sorted(finding.source_packages),
         "installed": finding.installed,
         "fixed": list(finding.fixed),
         "severity": finding.severity.label,
@@ -71,10 +76,17 @@ def _problem(finding: Vulnerability, judged: Severity, rules: VulnerabilityPolic
     title = f": {finding.title}" if finding.title else ""
     return Problem(
         rule=finding.id,
-        message=f"{finding.id} in {finding.package} {finding.installed} ({judged.label}){title}",
+        message=f"{finding.id} in {package_phrase(finding.package, finding.source_packages)} "
+        f"{finding.installed} ({judged.label}){title}",
         severity=judged,
         data=_finding_row(finding, rules, judged),
     )
+
+
+def package_phrase(package: str, sources: Iterable[str]) -> str:
+    """``libssl3 (source openssl)``: the source package is what advisories and waivers name."""
+    shown = ", ".join(sorted(sources))
+    return f"{package} (source {shown})" if shown else package
 
 
 def _exception_row(exc: VulnException, finding: Vulnerability | None = None) -> dict[str, Any]:
@@ -89,6 +101,8 @@ def _exception_row(exc: VulnException, finding: Vulnerability | None = None) -> 
     if finding is not None:
         row["finding"] = finding.id
         row["finding_package"] = finding.package
+        if finding.source_packages:
+            row["finding_source_packages"] = sorted(finding.source_packages)
     return row
 
 
@@ -150,7 +164,7 @@ class VulnerabilitiesCheck:
         expired = [
             {
                 **_exception_row(e),
-                "would_match": sorted({f.id for f in findings if e.matches(f.ids, f.package)}),
+                "would_match": sorted({f.id for f in findings if _matches(e, f)}),
             }
             for e in rules.exceptions
             if e.expired(today)
@@ -204,9 +218,13 @@ def _waiver_for(
 ) -> VulnException | None:
     """The first unexpired exception matching the finding by its id or any alias."""
     for exc in exceptions:
-        if exc.matches(finding.ids, finding.package) and not exc.expired(today):
+        if _matches(exc, finding) and not exc.expired(today):
             return exc
     return None
+
+
+def _matches(exc: VulnException, finding: Vulnerability) -> bool:
+    return exc.matches(finding.ids, finding.package, finding.source_packages)
 
 
 def _summary(
