@@ -410,7 +410,7 @@ def test_summary_table_cells_cannot_be_broken_by_untrusted_text() -> None:
             width = len(_cells(line))
             for row in itertools.takewhile(lambda r: r.startswith("|"), lines[i:]):
                 assert len(_cells(row)) == width, row
-    rows = [line for line in lines if line.startswith("| CVE-2026-0002")]
+    rows = [line for line in lines if line.startswith("| [CVE-2026-0002](")]
     assert len(rows) == 1 and len(_cells(rows[0])) == 6
     assert "<img" not in text
     assert "[click](" not in text
