@@ -7,7 +7,7 @@ filesystem) produce these values; ``gate.core`` and ``gate.checks`` consume them
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypeVar
@@ -121,6 +121,12 @@ class Vulnerability:
     @property
     def has_fix(self) -> bool:
         return bool(self.fixed)
+
+
+def package_phrase(package: str, sources: Iterable[str]) -> str:
+    """``libssl3 (source openssl)``: the source package is what advisories and waivers name."""
+    shown = ", ".join(sorted(sources))
+    return f"{package} (source {shown})" if shown else package
 
 
 @dataclass(frozen=True)

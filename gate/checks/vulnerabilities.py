@@ -17,7 +17,6 @@ Rules, in order, for each merged finding:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
 from datetime import date, timedelta
 from operator import attrgetter, itemgetter
 from typing import Any, ClassVar
@@ -31,6 +30,7 @@ from gate.model import (
     Status,
     Vulnerability,
     need,
+    package_phrase,
 )
 from gate.policy.model import Policy, VulnerabilityPolicy, VulnException
 from gate.scanners.merge import merge
@@ -81,12 +81,6 @@ def _problem(finding: Vulnerability, judged: Severity, rules: VulnerabilityPolic
         severity=judged,
         data=_finding_row(finding, rules, judged),
     )
-
-
-def package_phrase(package: str, sources: Iterable[str]) -> str:
-    """``libssl3 (source openssl)``: the source package is what advisories and waivers name."""
-    shown = ", ".join(sorted(sources))
-    return f"{package} (source {shown})" if shown else package
 
 
 def _exception_row(exc: VulnException, finding: Vulnerability | None = None) -> dict[str, Any]:

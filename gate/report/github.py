@@ -266,7 +266,7 @@ def _exception_rows(rows: Sequence[Mapping[str, Any]], with_finding: bool) -> li
     for row in rows:
         cells = [md(row.get("id", ""))]
         if with_finding:
-            finding = f"{row.get('finding', '')} in {package_cell(row, 'finding_package')}"
+            finding = f"{row.get('finding', '')} in {package_cell(row, finding=True)}"
             cells.append(md(finding))
         else:
             cells.append(md(row.get("package") or "any package"))

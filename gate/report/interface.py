@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from gate.model import CheckResult, Problem, Verdict
+from gate.model import CheckResult, Problem, Verdict, package_phrase
 
 Overall = Literal["pass", "fail", "error"]
 _RANK: dict[Overall, int] = {"pass": 0, "fail": 1, "error": 2}
@@ -45,11 +45,10 @@ def listed_problems(check: CheckResult) -> tuple[Problem, ...]:
     return tuple(p for p in check.findings if p.location is not None or p.message != check.summary)
 
 
-def package_cell(row: Mapping[str, Any], package_key: str = "package") -> str:
-    """``libssl3 (source openssl)``: a finding's package and the source package it was built
-    from, which is what advisories and waivers usually name."""
-    sources = row.get("source_packages" if package_key == "package" else "finding_source_packages")
-    package = str(row.get(package_key, ""))
-    if sources and isinstance(sources, list):
-        return f"{package} (source {', '.join(map(str, sources))})"
-    return package
+def package_cell(row: Mapping[str, Any], *, finding: bool = False) -> str:
+    """A JSON row's package with its source package (``libssl3 (source openssl)``): a
+    finding row's ``package``, or with ``finding`` an applied exception's ``finding_package``."""
+    prefix = "finding_" if finding else ""
+    sources = row.get(f"{prefix}source_packages")
+    package = str(row.get(f"{prefix}package", ""))
+    return package_phrase(package, map(str, sources) if isinstance(sources, list) else ())

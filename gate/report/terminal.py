@@ -54,7 +54,7 @@ def _exception_lines(evidence: Mapping[str, Any]) -> list[str]:
     lines: list[str] = []
     for row in evidence.get("exceptions_applied", []):
         lines.append(
-            f"waived: {clean(row['finding'])} in {clean(package_cell(row, 'finding_package'))} "
+            f"waived: {clean(row['finding'])} in {clean(package_cell(row, finding=True))} "
             f"by exception {clean(row['id'])} until {row['expires']}: {clean(row['reason'])}"
         )
     for row in evidence.get("exceptions_expired", []):
