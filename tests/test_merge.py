@@ -264,11 +264,3 @@ def test_source_packages_the_scanners_disagree_on_are_both_kept() -> None:
     merged = only(merge([trivy(from_trivy), grype(from_grype)]))
     assert merged.source_packages == frozenset({"openssl", "openssl3"})
     assert merged.found_by == frozenset({"trivy", "grype"})
-
-
-def test_a_source_package_named_like_the_merged_package_is_not_a_source() -> None:
-    plain = vuln("CVE-2026-0001", "openssl")
-    sourced = replace(vuln("CVE-2026-0001", "libssl3"), source_packages=frozenset({"openssl"}))
-    assert only(
-        merge([trivy(plain), grype(replace(sourced, package="openssl"))])
-    ).source_packages == (frozenset())
