@@ -199,3 +199,9 @@ def test_exceptions_that_waive_nothing_are_listed_as_unused_and_expired_ones_apa
     assert [r["id"] for r in result.evidence["exceptions_unused"]] == ["CVE-404", "CVE-LOW"]
     assert result.evidence["exceptions_unused"][0]["policy_line"] == 9
     assert [r["id"] for r in result.evidence["exceptions_expired"]] == ["CVE-2"]
+
+
+def test_the_summary_counts_unused_exceptions():
+    unused = VulnException("CVE-404", reason="r", expires=date(2027, 3, 31))
+    result = judge(VulnerabilityPolicy(exceptions=(unused,)), facts(vuln("CVE-1", Severity.LOW)))
+    assert result.summary == "no findings at or above high (1 found in all); 1 exception unused"

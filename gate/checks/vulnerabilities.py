@@ -203,6 +203,7 @@ class VulnerabilitiesCheck:
             "no_os_packages": all(r.os is None for r in reports),
         }
         summary = _summary([s for s, _ in failing], rules, len(findings), applied, expired)
+        summary += _unused_phrase(sum(1 for e in rules.exceptions if e not in used) - len(expired))
         status = Status.FAIL if failing else Status.PASS
         return CheckResult(self.id, status, summary, problems, evidence)
 
@@ -219,6 +220,12 @@ def _waiver_for(
 
 def _matches(exc: VulnException, finding: Vulnerability) -> bool:
     return exc.matches(finding.ids, finding.package, finding.source_packages)
+
+
+def _unused_phrase(unused: int) -> str:
+    if not unused:
+        return ""
+    return f"; {unused} exception{'s' if unused != 1 else ''} unused"
 
 
 def _summary(
