@@ -531,16 +531,30 @@ class _Reader:
         _fail(f"`{where}` is not a Trivy finding")  # pragma: no cover: one check above fails
 
     def package(self, item: Any, parents: Parents) -> None:
-        """One ``Results[].Packages[]`` entry: remember its source package, if another."""
+        """One ``Results[].Packages[]`` entry: remember its source package, if another.
+
+        Thousands per image: the well-typed entry is read inline, and only a mistyped one
+        builds its position for the error.
+        """
+        if type(item) is dict:
+            name, source, identifier = item.get("Name"), item.get("SrcName"), item.get("Identifier")
+            uid = identifier.get("UID") if type(identifier) is dict else None
+            if (
+                type(name) in _STR_OR_NONE
+                and type(source) in _STR_OR_NONE
+                and type(identifier) in _DICT_OR_NONE
+                and type(uid) in _STR_OR_NONE
+            ):
+                if uid and source and source != name:
+                    self._sources[uid] = self._share(source)
+                return
         where = f"{self._where(parents)}.Packages[]"
         if not isinstance(item, dict):
             _fail(f"`{where}` is not an object")
-        name = _opt(item, "Name", str, where)
-        source = _opt(item, "SrcName", str, where)
-        identifier = _opt(item, "Identifier", dict, where) or {}
-        uid = _opt(identifier, "UID", str, f"{where}.Identifier")
-        if uid and source and source != name:
-            self._sources[uid] = self._share(source)
+        for key in ("Name", "SrcName"):
+            _opt(item, key, str, where)
+        _opt(_opt(item, "Identifier", dict, where) or {}, "UID", str, f"{where}.Identifier")
+        _fail(f"`{where}` is not a Trivy package")  # pragma: no cover: one check above fails
 
     def secret(self, item: Any, parents: Parents) -> None:
         """One ``Results[].Secrets[]`` entry (few per image; clarity over speed)."""
