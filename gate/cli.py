@@ -13,10 +13,14 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gate import __version__
 from gate.errors import EXIT_ERROR, GateError, PolicyError, UsageError
 from gate.gcpause import gc_paused
+
+if TYPE_CHECKING:
+    from gate.policy.model import Policy
 
 DEFAULT_SCANNER_TIMEOUT = 600.0
 
@@ -163,6 +167,8 @@ def _policy_command(args: argparse.Namespace) -> int:
         if getattr(loaded, name) is not None
     ]
     print(f"{args.file}: valid (mode {loaded.mode}; sections: {', '.join(sections)})")
+    for warning in _exception_warnings(args.file, loaded):
+        print(warning, file=sys.stderr)
     return 0
 
 
@@ -183,6 +189,28 @@ def _import_command(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _exception_warnings(file: Path, loaded: Policy) -> list[str]:
+    """Exceptions already expired or expiring soon: still a valid policy (exit 0), but one
+    that no longer waives what its author meant. Unused ones only a check can tell."""
+    from datetime import datetime, timedelta, timezone
+
+    from gate.checks.vulnerabilities import EXPIRY_WARNING_DAYS
+
+    today = datetime.now(timezone.utc).date()
+    soon = today + timedelta(days=EXPIRY_WARNING_DAYS)
+    warnings = []
+    for exc in loaded.vulnerabilities.exceptions if loaded.vulnerabilities else ():
+        where = f"{file}:{exc.line}" if exc.line is not None else str(file)
+        if exc.expired(today):
+            warnings.append(
+                f"{where}: warning: exception {exc.id} expired {exc.expires} and no longer "
+                "waives anything; renew it or remove it"
+            )
+        elif exc.expires <= soon:
+            warnings.append(f"{where}: warning: exception {exc.id} expires {exc.expires}")
+    return warnings
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -477,7 +477,12 @@ def gather(
     )
     tools = (
         {
-            r.scanner: {"version": r.version, "db_built": r.db_built, "image_id": r.image_id}
+            r.scanner: {
+                "version": r.version,
+                "db_built": r.db_built,
+                "db_source": r.db_source,
+                "image_id": r.image_id,
+            }
             for r in scans
         }
         if isinstance(scans, tuple)

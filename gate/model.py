@@ -7,7 +7,7 @@ filesystem) produce these values; ``gate.core`` and ``gate.checks`` consume them
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypeVar
@@ -109,6 +109,10 @@ class Vulnerability:
     purl: str = ""
     target: str = ""
     found_by: frozenset[str] = frozenset()
+    source_packages: frozenset[str] = frozenset()
+    """The source package(s) the installed package was built from, when a scanner named
+    one other than ``package`` itself (``openssl`` for ``libssl3``): Trivy's ``SrcName``,
+    Grype's ``artifact.upstreams[].name``. Two names when the scanners disagree."""
 
     @property
     def ids(self) -> frozenset[str]:
@@ -117,6 +121,12 @@ class Vulnerability:
     @property
     def has_fix(self) -> bool:
         return bool(self.fixed)
+
+
+def package_phrase(package: str, sources: Iterable[str]) -> str:
+    """``libssl3 (source openssl)``: the source package is what advisories and waivers name."""
+    shown = ", ".join(sorted(sources))
+    return f"{package} (source {shown})" if shown else package
 
 
 @dataclass(frozen=True)
@@ -138,6 +148,8 @@ class ScanReport:
     scanner: str
     version: str = ""
     db_built: str | None = None
+    db_source: str = ""
+    """Where ``db_built`` was read (``grype report``, ``trivy version``); empty when unknown."""
     artifact: str = ""
     digests: tuple[str, ...] = ()
     image_id: str | None = None

@@ -11,6 +11,9 @@ Rules, in order, for each merged finding:
 5. A ``not_affected`` or ``fixed`` OpenVEX statement for the judged image waives it
    (``gate.vex``: the latest applying statement decides); the report names the statement.
 6. A matching, unexpired exception waives it; an expired one is reported and waives nothing.
+   An exception matches by id or any alias, case-insensitively, and its ``package`` names
+   the binary package or the source package it was built from (``openssl`` covers
+   ``libssl3``). Exceptions that waived nothing are listed, so stale waivers get removed.
 7. With a baseline and ``new_only``, a finding the baseline already had (``gate.checks.delta``)
    does not fail; it is listed apart as inherited.
 """
@@ -36,6 +39,7 @@ from gate.model import (
     VexStatement,
     Vulnerability,
     need,
+    package_phrase,
 )
 from gate.policy.model import Policy, VulnerabilityPolicy, VulnException
 from gate.scanners.merge import merge
@@ -64,6 +68,7 @@ def _finding_row(
         "id": vid,
         "aliases": sorted(aliases - {vid} if vid in aliases else aliases),
         "package": finding.package,
+        "source_packages": sorted(finding.source_packages),
         "installed": finding.installed,
         "fixed": list(finding.fixed),
         "severity": finding.severity.label,
@@ -88,7 +93,8 @@ def _problem(
         data["baseline"] = "inherited" if finding in delta.inherited else "new"
     return Problem(
         rule=finding.id,
-        message=f"{finding.id} in {finding.package} {finding.installed} ({judged.label}){title}",
+        message=f"{finding.id} in {package_phrase(finding.package, finding.source_packages)} "
+        f"{finding.installed} ({judged.label}){title}",
         severity=judged,
         data=data,
     )
@@ -196,6 +202,8 @@ def _exception_row(exc: VulnException, finding: Vulnerability | None = None) -> 
     if finding is not None:
         row["finding"] = finding.id
         row["finding_package"] = finding.package
+        if finding.source_packages:
+            row["finding_source_packages"] = sorted(finding.source_packages)
     return row
 
 
@@ -307,7 +315,7 @@ class VulnerabilitiesCheck:
         expired = [
             {
                 **_exception_row(e),
-                "would_match": sorted({f.id for f in findings if e.matches(f.ids, f.package)}),
+                "would_match": sorted({f.id for f in findings if _matches(e, f)}),
             }
             for e in rules.exceptions
             if e.expired(today)
@@ -378,6 +386,7 @@ class VulnerabilitiesCheck:
                 baseline, delta, rules, failing, inherited_failing, facts, policy.sha256
             )
         summary = _summary([s for s, _ in failing], rules, len(findings), applied, expired)
+        summary += _unused_phrase(sum(1 for e in rules.exceptions if e not in used) - len(expired))
         if vex_applied:
             summary += f"; {len(vex_applied)} waived by VEX"
         if delta is not None:
@@ -394,9 +403,19 @@ def _waiver_for(
 ) -> VulnException | None:
     """The first unexpired exception matching the finding by its id or any alias."""
     for exc in exceptions:
-        if exc.matches(finding.ids, finding.package) and not exc.expired(today):
+        if _matches(exc, finding) and not exc.expired(today):
             return exc
     return None
+
+
+def _matches(exc: VulnException, finding: Vulnerability) -> bool:
+    return exc.matches(finding.ids, finding.package, finding.source_packages)
+
+
+def _unused_phrase(unused: int) -> str:
+    if not unused:
+        return ""
+    return f"; {unused} exception{'s' if unused != 1 else ''} unused"
 
 
 def _summary(

@@ -26,8 +26,19 @@ class VulnException:
     package: str | None = None
     line: int | None = None
 
-    def matches(self, ids: frozenset[str], package: str) -> bool:
-        return self.id in ids and (self.package is None or self.package == package)
+    def matches(
+        self, ids: frozenset[str], package: str, sources: frozenset[str] = frozenset()
+    ) -> bool:
+        """Whether this waives a finding with these ids, in ``package`` built from ``sources``.
+
+        Ids compare case-insensitively (``cve-2026-0001`` is ``CVE-2026-0001``; GHSA ids
+        are spelled either way), as the merge folds them. ``package`` names the binary
+        package or its source package, so one waiver for ``openssl`` covers ``libssl3``.
+        """
+        if self.package is not None and self.package != package and self.package not in sources:
+            return False
+        wanted = self.id.strip().upper()
+        return any(i.strip().upper() == wanted for i in ids)
 
     def expired(self, today: date) -> bool:
         """An exception is valid through its ``expires`` day and expired the day after."""

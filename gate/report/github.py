@@ -31,7 +31,7 @@ from typing import Any, TextIO
 from gate.errors import GateError, PolicyError, UsageError
 from gate.masking import write_file
 from gate.model import CheckResult, Problem, Severity, Status, Verdict
-from gate.report.interface import Run
+from gate.report.interface import Run, listed_problems, package_cell
 from gate.report.sarif import repo_relative
 
 SEVERITY_OUTPUTS = ("critical", "high", "medium", "low", "unknown")
@@ -131,7 +131,7 @@ def _check_annotations(
         return
     kind = "warning" if verdict.mode == "warn" else "error"
     located = [p for p in check.findings if p.location is not None]
-    unlocated = [p for p in check.findings if p.location is None]
+    unlocated = [p for p in listed_problems(check) if p.location is None]
     for problem in located[:MAX_LOCATED_ANNOTATIONS]:
         assert problem.location is not None
         yield _command(
@@ -238,8 +238,8 @@ def _vuln_rows(problems: Sequence[Problem]) -> list[list[str]]:
         fixed = data.get("fixed") or []
         rows.append(
             [
-                md(data.get("id", problem.rule)),
-                md(data.get("package", "")),
+                _linked(data.get("id", problem.rule), data.get("url")),
+                md(package_cell(data)),
                 md(data.get("installed", "")),
                 md(", ".join(map(str, fixed)) if isinstance(fixed, list) else fixed) or "-",
                 md(data.get("judged_as") or (problem.severity.label if problem.severity else "")),
@@ -249,12 +249,25 @@ def _vuln_rows(problems: Sequence[Problem]) -> list[list[str]]:
     return rows
 
 
+_LINKABLE = re.compile(r"https?://[A-Za-z0-9\-._~:/?#@!$&'*+,;=%]+")
+
+
+def _linked(text: object, url: object) -> str:
+    """``[CVE-…](advisory)``: the finding's id linked to its advisory (Trivy ``PrimaryURL``,
+    Grype ``dataSource``), when the scanner gave an http(s) URL that needs no escaping."""
+    cell = md(text)
+    if isinstance(url, str) and _LINKABLE.fullmatch(url) and "(" not in url and ")" not in url:
+        return f"[{cell}]({url})"
+    return cell
+
+
 def _exception_rows(rows: Sequence[Mapping[str, Any]], with_finding: bool) -> list[list[str]]:
     out = []
     for row in rows:
         cells = [md(row.get("id", ""))]
         if with_finding:
-            cells.append(md(f"{row.get('finding', '')} in {row.get('finding_package', '')}"))
+            finding = f"{row.get('finding', '')} in {package_cell(row, finding=True)}"
+            cells.append(md(finding))
         else:
             cells.append(md(row.get("package") or "any package"))
         cells += [md(row.get("expires", "")), md(row.get("reason", ""))]
@@ -264,6 +277,8 @@ def _exception_rows(rows: Sequence[Mapping[str, Any]], with_finding: bool) -> li
 
 def _findings_section(check: CheckResult, max_rows: int) -> list[str]:
     problems = list(check.findings)
+    if problems and not all("package" in p.data for p in problems):
+        problems = list(listed_problems(check))  # not the summary again
     if not problems or check.status is not Status.FAIL or max_rows <= 0:
         return []
     shown = problems[:max_rows]
@@ -293,6 +308,7 @@ def _exceptions_section(check: CheckResult) -> list[str]:
         ("exceptions_applied", "Exceptions applied", True),
         ("exceptions_expiring_soon", "Exceptions expiring within 14 days", False),
         ("exceptions_expired", "Expired exceptions (no longer applied)", False),
+        ("exceptions_unused", "Unused exceptions (waived nothing in this image)", False),
     )
     for key, title, with_finding in sections:
         rows = evidence.get(key) or []
@@ -372,7 +388,10 @@ def _tools_line(verdict: Verdict) -> list[str]:
         if isinstance(info, Mapping):
             text = f"{name} {info.get('version') or '?'}"
             if info.get("db_built"):
-                text += f" (DB built {info['db_built']})"
+                source = f", from {info['db_source']}" if info.get("db_source") else ""
+                text += f" (DB built {info['db_built']}{source})"
+            else:
+                text += " (DB age unknown)"
         else:
             text = f"{name} {info}"
         parts.append(md(text, width=200))

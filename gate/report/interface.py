@@ -6,10 +6,11 @@ same Run to every requested format, so two output formats never mean two scans.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
-from gate.model import Verdict
+from gate.model import CheckResult, Problem, Verdict, package_phrase
 
 Overall = Literal["pass", "fail", "error"]
 _RANK: dict[Overall, int] = {"pass": 0, "fail": 1, "error": 2}
@@ -32,3 +33,22 @@ class Run:
 
 class Renderer(Protocol):
     def render(self, run: Run) -> str: ...
+
+
+def listed_problems(check: CheckResult) -> tuple[Problem, ...]:
+    """The problems to list under a check's summary line: each shown once.
+
+    A check with one problem often says it in its summary too (``no user is configured``);
+    listing it again under that summary prints the same sentence twice. A problem with a
+    location is always listed, since its place is what the reader needs.
+    """
+    return tuple(p for p in check.findings if p.location is not None or p.message != check.summary)
+
+
+def package_cell(row: Mapping[str, Any], *, finding: bool = False) -> str:
+    """A JSON row's package with its source package (``libssl3 (source openssl)``): a
+    finding row's ``package``, or with ``finding`` an applied exception's ``finding_package``."""
+    prefix = "finding_" if finding else ""
+    sources = row.get(f"{prefix}source_packages")
+    package = str(row.get(f"{prefix}package", ""))
+    return package_phrase(package, map(str, sources) if isinstance(sources, list) else ())

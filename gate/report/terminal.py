@@ -11,13 +11,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gate.model import CheckResult, Verdict
-from gate.report.interface import Run
+from gate.report.interface import Run, listed_problems, package_cell
 
 MAX_ROWS = 50
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _VULN_COLUMNS = (
     ("ID", "id"),
-    ("PACKAGE", "package"),
+    ("PACKAGE", "package_shown"),
     ("INSTALLED", "installed"),
     ("FIXED", "fixed"),
     ("SEVERITY", "severity_shown"),
@@ -54,8 +54,8 @@ def _exception_lines(evidence: Mapping[str, Any]) -> list[str]:
     lines: list[str] = []
     for row in evidence.get("exceptions_applied", []):
         lines.append(
-            f"waived: {clean(row['finding'])} in {clean(row['finding_package'])} by exception "
-            f"{clean(row['id'])} until {row['expires']}: {clean(row['reason'])}"
+            f"waived: {clean(row['finding'])} in {clean(package_cell(row, finding=True))} "
+            f"by exception {clean(row['id'])} until {row['expires']}: {clean(row['reason'])}"
         )
     for row in evidence.get("exceptions_expired", []):
         matches = ", ".join(row.get("would_match", [])) or "nothing found now"
@@ -65,6 +65,11 @@ def _exception_lines(evidence: Mapping[str, Any]) -> list[str]:
         )
     for row in evidence.get("exceptions_expiring_soon", []):
         lines.append(f"expiring soon: exception {clean(row['id'])} expires {row['expires']}")
+    for row in evidence.get("exceptions_unused", []):
+        lines.append(
+            f"unused: exception {clean(_exception_name(row))} waived nothing in this image; "
+            "remove it, or check its id and package"
+        )
     return lines
 
 
@@ -113,6 +118,13 @@ def _baseline_lines(evidence: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def _exception_name(row: Mapping[str, Any]) -> str:
+    """``CVE-… (package openssl, policy line 7)``: enough to find the entry in the policy."""
+    where = [f"package {row['package']}"] if row.get("package") else []
+    where += [f"policy line {row['policy_line']}"] if row.get("policy_line") else []
+    return f"{row['id']} ({', '.join(where)})" if where else str(row["id"])
+
+
 def _agreement_lines(evidence: Mapping[str, Any]) -> list[str]:
     """Where two scanners ran: what each found, and the findings only one of them saw."""
     scanners = evidence.get("scanners", [])
@@ -139,10 +151,13 @@ def _check_lines(check: CheckResult) -> list[str]:
     body: list[str] = []
     rows = [p.data for p in check.findings]
     if rows and all("package" in r for r in rows):
-        shown = [{**r, "severity_shown": _severity_shown(r)} for r in rows[:MAX_ROWS]]
+        shown = [
+            {**r, "severity_shown": _severity_shown(r), "package_shown": package_cell(r)}
+            for r in rows[:MAX_ROWS]
+        ]
         body += table(shown, _VULN_COLUMNS)
     else:
-        for problem in check.findings[:MAX_ROWS]:
+        for problem in listed_problems(check)[:MAX_ROWS]:
             where = ""
             if problem.location is not None:
                 where = clean(problem.location.file)

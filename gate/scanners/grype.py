@@ -16,7 +16,8 @@ Why these choices:
 
 The JSON mirrored is Grype's presenter model (``grype/presenter/models``): ``matches[]``
 of ``{vulnerability{id, severity, fix{versions, state}, urls, dataSource},
-relatedVulnerabilities[]{id}, artifact{name, version, purl, locations[]{path}}}``, plus
+relatedVulnerabilities[]{id}, artifact{name, version, purl, locations[]{path},
+upstreams[]{name}}}``, plus
 ``source.target{userInput, imageID, repoDigests, manifestDigest, config}``, ``distro{name,
 version}`` and ``descriptor{name, version, db}``.
 
@@ -260,6 +261,7 @@ def parse_report(path: Path, *, archive: bool = False) -> ScanReport:
         scanner=NAME,
         version=_opt(descriptor, "version", str, "descriptor") or "",
         db_built=_db_built(descriptor),
+        db_source="grype report (descriptor.db)" if _db_built(descriptor) else "",
         artifact=_artifact(target),
         digests=_digests(target, archive=archive),
         image_id=_image_id(target),
@@ -322,11 +324,12 @@ def _match(
         vuln.get("urls"),
         vuln.get("dataSource"),
     )
-    name, version, purl, locations = (
+    name, version, purl, locations, upstreams = (
         art.get("name"),
         art.get("version"),
         art.get("purl"),
         art.get("locations"),
+        art.get("upstreams"),
     )
     if not (
         type(vid) is str
@@ -340,8 +343,15 @@ def _match(
         and type(urls) in _LIST_OR_NONE
         and type(locations) in _LIST_OR_NONE
         and type(related) in _LIST_OR_NONE
+        and type(upstreams) in _LIST_OR_NONE
     ):
         return None
+    sources = _EMPTY
+    if upstreams:
+        for entry in upstreams:
+            if type(entry) is not dict or type(entry.get("name")) not in _STR_OR_NONE:
+                return None
+        sources = _sources(upstreams, name)
     versions = state = None
     if fix:
         versions, state = fix.get("versions"), fix.get("state")
@@ -396,7 +406,14 @@ def _match(
         purl=intern(purl, purl) if purl else "",
         target=intern(path, path) if type(path) is str else "",
         found_by=_FOUND_BY,
+        source_packages=sources,
     )
+
+
+def _sources(upstreams: list[dict[str, Any]], name: str) -> frozenset[str]:
+    """``artifact.upstreams[].name`` other than the package itself (Grype lists ``bash``
+    as the upstream of ``bash``): the source package(s) it was built from."""
+    return frozenset(u["name"] for u in upstreams if u.get("name") and u["name"] != name)
 
 
 def _vulnerability(match: Any, n: int) -> Vulnerability:
@@ -426,6 +443,10 @@ def _vulnerability(match: Any, n: int) -> Vulnerability:
     locations = _opt(art, "locations", list, f"{where}.artifact") or []
     first = locations[0] if locations and isinstance(locations[0], dict) else {}
     path = first.get("path")
+    upstreams = _opt(art, "upstreams", list, f"{where}.artifact") or []
+    for entry in upstreams:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str | None):
+            _fail(f"`{where}.artifact.upstreams` holds an entry that is not {{name}}")
     return Vulnerability(
         id=vid,
         package=name,
@@ -438,6 +459,7 @@ def _vulnerability(match: Any, n: int) -> Vulnerability:
         purl=_opt(art, "purl", str, f"{where}.artifact") or "",
         target=path if isinstance(path, str) else "",
         found_by=_FOUND_BY,
+        source_packages=_sources(upstreams, name),
     )
 
 

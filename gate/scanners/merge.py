@@ -23,6 +23,9 @@ then silence the other (fail closed). Such an umbrella stays a finding of its ow
   the finding beats one that did not: UNKNOWN means "no rating", not "maybe critical".
 - ``fixed``: the union, in natural version order (digit runs compared as numbers).
 - ``found_by``: every scanner that reported it.
+- ``source_packages``: the union: where Trivy's ``SrcName`` and Grype's upstream differ,
+  both names are kept (a waiver may name either). The parsers leave out a source named
+  like the package itself.
 - ``status``: ``fixed`` when any scanner knows a fix; ``not_affected`` only when every
   member says so (a vendor waiver from one scanner must not hide another's finding);
   else the first status given.
@@ -380,6 +383,7 @@ def _merge_one(members: list[Vulnerability]) -> Vulnerability:
         purl=_first(m.purl for m in ordered),
         target=_first(m.target for m in ordered),
         found_by=frozenset().union(*(m.found_by for m in members)),
+        source_packages=frozenset().union(*(m.source_packages for m in members)),
     )
 
 

@@ -19,8 +19,9 @@ Why these choices:
   ``TRIVY_ENV_ALLOWED`` passes: the cache and DB location, mirrors and offline switches,
   registry credentials and TLS trust. Flags are also passed for what the gate decides:
   the output, the scanners, the timeout (Trivy's own default of 5 min would otherwise cut
-  a longer ``--scanner-timeout`` short), and ``--list-all-pkgs=false`` (0.76 lists every
-  package by default, which only bloats the report).
+  a longer ``--scanner-timeout`` short), and ``--list-all-pkgs=true`` (0.76's default,
+  pinned): a finding names only its binary package, and ``Packages[]`` is where Trivy
+  writes the source package (``SrcName``) that waivers may name.
 - **Scanners follow the policy.** ``Trivy(scanners=...)`` defaults to Trivy's own image
   default, ``vuln,secret``; the gate passes ``{"vuln"}`` when the policy has no
   ``secrets`` section, since secret scanning reads every file of the image and a section
@@ -35,12 +36,17 @@ Why these choices:
   set, is the user's choice and is left alone. A standalone ``fs`` scan that finds the
   cache locked by another process is run again with ``memory``: same findings.
 - **Streaming.** Findings are read with ``gate.scanners._stream`` (one pass, memory
-  bounded by what is kept). ``Packages``, misconfigurations and licences are discarded
-  unread.
+  bounded by what is kept). Of ``Packages`` only ``Identifier.UID`` and a ``SrcName``
+  that differs from ``Name`` are kept; misconfigurations and licences are discarded unread.
+- **DB age.** Trivy's JSON has no DB timestamp. After a scan the gate asks the same Trivy,
+  in the same environment, ``trivy version --format json``: ``VulnerabilityDB.UpdatedAt``
+  of the DB now in the cache (the scan downloads it first, if it does). A saved report's
+  DB age is unknown.
 
 The JSON read is Trivy's ``types.Report`` (SchemaVersion 2): ``Trivy.Version``,
 ``ArtifactName``, ``Metadata{OS{Family,Name}, ImageID, RepoDigests, ImageConfig}`` and
-``Results[]{Target, Vulnerabilities[], Secrets[]}``. A field of the wrong type, a
+``Results[]{Target, Packages[]{Name, SrcName, Identifier{UID}}, Vulnerabilities[],
+Secrets[]}``; a finding's ``PkgIdentifier.UID`` names its package. A field of the wrong type, a
 result that is not an object, or a finding without ``VulnerabilityID``/``PkgName`` (or a
 secret without ``RuleID``) refuses the whole report: a partial reading would be a silent
 pass.
@@ -49,6 +55,7 @@ pass.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -81,7 +88,7 @@ _STR_OR_NONE = frozenset({str, type(None)})
 _DICT_OR_NONE = frozenset({dict, type(None)})
 _LIST_OR_NONE = frozenset({list, type(None)})
 _NO_OS = frozenset({"", "none"})
-_IGNORED_ARRAYS = ("Packages", "Misconfigurations", "Licenses", "CustomResources")
+_IGNORED_ARRAYS = ("Misconfigurations", "Licenses", "CustomResources")
 
 T = TypeVar("T")
 
@@ -149,7 +156,7 @@ PINNED_FLAGS = (
     "--image-config-scanners=",  # Trivy's default: none
     "--sbom-sources=",  # analyse the image itself, never an SBOM someone attached to it
     "--enable-modules=",  # no WASM module (see --module-dir)
-    "--list-all-pkgs=false",  # only findings, not every package (smaller report)
+    "--list-all-pkgs=true",  # 0.76's default: Packages[] holds each finding's SrcName
 )
 """Every ``trivy image`` flag that decides what is found or how it is rated (Trivy 0.76's
 flag list), given explicitly so that no variable or config file can override it; plus
@@ -163,11 +170,33 @@ WORKDIR_FILES = ("trivy.yaml", ".trivyignore", "trivy-secret.yaml")
 ``--ignorefile``, ``--secret-config``). ``.trivyignore.yaml`` is read only when
 ``--ignorefile`` names it."""
 
-_FIELDS = "id package installed severity fixed aliases title status url purl target found_by"
+_FIELDS = (
+    "id package installed severity fixed aliases title status url purl target found_by"
+    " source_packages"
+)
 """``Vulnerability``'s fields in order: the hot path passes them by position (keyword
 arguments cost 0.6 µs more per finding), so a change to the model fails here, loudly."""
 if " ".join(f.name for f in dataclasses.fields(Vulnerability)) != _FIELDS:  # pragma: no cover
     raise ImportError("gate.model.Vulnerability's fields changed; update gate.scanners.trivy")
+
+
+VERSION_TIMEOUT = 30.0
+"""Seconds for ``trivy version``, which only reads the DB's metadata.json."""
+
+
+def db_updated_at(version_json: str) -> str | None:
+    """``VulnerabilityDB.UpdatedAt`` from ``trivy version --format json``; None if absent.
+
+    Display only (the DB's age is shown, never judged), so output that is not the
+    expected JSON gives None ("unknown") rather than an error.
+    """
+    try:
+        info = json.loads(version_json)
+    except ValueError:
+        return None
+    db = info.get("VulnerabilityDB") if isinstance(info, dict) else None
+    updated = db.get("UpdatedAt") if isinstance(db, dict) else None
+    return updated if isinstance(updated, str) and updated else None
 
 
 class Trivy:
@@ -317,7 +346,28 @@ class Trivy:
             )
             output = workspace.root / "trivy.json"
             report = read_output(done, output, tool=NAME, parse=parse_report)
-        return dataclasses.replace(report, secrets_scanned="secret" in self.scanners)
+            built = self._db_updated_at(run)
+        return dataclasses.replace(
+            report,
+            secrets_scanned="secret" in self.scanners,
+            db_built=built,
+            db_source="trivy version (VulnerabilityDB.UpdatedAt)" if built else "",
+        )
+
+    def _db_updated_at(self, run: Invocation) -> str | None:
+        """The DB's ``UpdatedAt`` as this Trivy reports it; None when it cannot say."""
+        try:
+            done = run_tool(
+                (self._executable, "version", "--format", "json"),
+                tool=NAME,
+                timeout=VERSION_TIMEOUT,
+                env=run.env,
+                inherit_env=False,
+                cwd=run.cwd,
+            )
+        except ScannerError:
+            return None  # display only: the scan itself succeeded
+        return db_updated_at(done.stdout)
 
     def parse_report(self, path: Path) -> ScanReport:
         return parse_report(path)
@@ -383,6 +433,11 @@ class _Reader:
         self._target: str | None = None
         self._result_start = 0  # index in ``vulnerabilities`` of the result's first finding
         self._secrets_in_result = 0
+        # Each finding's PkgIdentifier.UID, in order, and the source package of each UID
+        # whose SrcName differs from its Name: joined in ``finish`` (Packages may come
+        # before or after the findings in the file).
+        self._uids: list[str | None] = []
+        self._sources: dict[str, str] = {}
 
     def _share(self, text: str) -> str:
         return self._intern(text, text)
@@ -438,7 +493,10 @@ class _Reader:
         url = get("PrimaryURL")
         vendor_ids = get("VendorIDs")
         identifier = get("PkgIdentifier")
-        purl = identifier.get("PURL") if type(identifier) is dict else None
+        if type(identifier) is dict:
+            purl, uid = identifier.get("PURL"), identifier.get("UID")
+        else:
+            purl = uid = None
         if not (
             type(vid) is str
             and vid
@@ -451,6 +509,7 @@ class _Reader:
             and type(title) in _STR_OR_NONE
             and type(url) in _STR_OR_NONE
             and type(purl) in _STR_OR_NONE
+            and type(uid) in _STR_OR_NONE
             and type(identifier) in _DICT_OR_NONE
             and type(vendor_ids) in _LIST_OR_NONE
         ):
@@ -475,6 +534,7 @@ class _Reader:
             elif fixed.strip():
                 fixes = (fixed.strip(),)
         intern = self._intern
+        self._uids.append(uid)
         self.vulnerabilities.append(
             Vulnerability(  # positional: 30 ms less per 50,000 (order pinned: _FIELDS)
                 vid,
@@ -489,6 +549,7 @@ class _Reader:
                 purl or "",
                 target or "",
                 _FOUND_BY,
+                _EMPTY,
             )
         )
 
@@ -507,7 +568,34 @@ class _Reader:
         _strings(item, "VendorIDs", where)
         identifier = _opt(item, "PkgIdentifier", dict, where) or {}
         _opt(identifier, "PURL", str, f"{where}.PkgIdentifier")
+        _opt(identifier, "UID", str, f"{where}.PkgIdentifier")
         _fail(f"`{where}` is not a Trivy finding")  # pragma: no cover: one check above fails
+
+    def package(self, item: Any, parents: Parents) -> None:
+        """One ``Results[].Packages[]`` entry: remember its source package, if another.
+
+        Thousands per image: the well-typed entry is read inline, and only a mistyped one
+        builds its position for the error.
+        """
+        if type(item) is dict:
+            name, source, identifier = item.get("Name"), item.get("SrcName"), item.get("Identifier")
+            uid = identifier.get("UID") if type(identifier) is dict else None
+            if (
+                type(name) in _STR_OR_NONE
+                and type(source) in _STR_OR_NONE
+                and type(identifier) in _DICT_OR_NONE
+                and type(uid) in _STR_OR_NONE
+            ):
+                if uid and source and source != name:
+                    self._sources[uid] = self._share(source)
+                return
+        where = f"{self._where(parents)}.Packages[]"
+        if not isinstance(item, dict):
+            _fail(f"`{where}` is not an object")
+        for key in ("Name", "SrcName"):
+            _opt(item, key, str, where)
+        _opt(_opt(item, "Identifier", dict, where) or {}, "UID", str, f"{where}.Identifier")
+        _fail(f"`{where}` is not a Trivy package")  # pragma: no cover: one check above fails
 
     def secret(self, item: Any, parents: Parents) -> None:
         """One ``Results[].Secrets[]`` entry (few per image; clarity over speed)."""
@@ -533,7 +621,17 @@ class _Reader:
         )
 
     def finish(self) -> tuple[tuple[Vulnerability, ...], tuple[Secret, ...]]:
-        """Fill in the targets that came after their findings in the file."""
+        """Fill in the targets that came after their findings in the file, and the source
+        package of each finding whose package Trivy listed with another ``SrcName``."""
+        sources = self._sources
+        if sources:
+            found = self.vulnerabilities
+            for index, uid in enumerate(self._uids):
+                source = sources.get(uid) if uid else None
+                if source is not None and source != found[index].package:
+                    found[index] = dataclasses.replace(
+                        found[index], source_packages=frozenset({source})
+                    )
         for index, result in self.untargeted_vulns:
             target = _opt(result, "Target", str, "Results[]") or ""
             self.vulnerabilities[index] = dataclasses.replace(
@@ -572,6 +670,7 @@ def parse_report(path: Path) -> ScanReport:
     """
     reader = _Reader()
     arrays: dict[str, Any] = {
+        "Results.item.Packages": reader.package,
         "Results.item.Vulnerabilities": reader.vulnerability,
         "Results.item.Secrets": reader.secret,
     }
