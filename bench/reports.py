@@ -63,7 +63,46 @@ def _trivy_finding(i: int) -> dict[str, object]:
     }
 
 
-def write_trivy_report(path: Path, findings: int) -> Path:
+_LONG_TEXT = (
+    'In the "parser" component, a crafted input can trigger an out-of-bounds write '
+    "when the length field exceeds the buffer.\nAn attacker who controls the input "
+    "could execute code or crash the process; see the advisory for affected versions. "
+)
+
+
+def _wide_finding(i: int) -> dict[str, object]:
+    """A finding of the other shape: its own package, long text, 1 in 5 critical."""
+    package = f"pkg-{i}-{'x' * (i % 17)}"
+    version = f"{i % 97}.{i % 13}.{i % 7}-{i % 5}"
+    vid = f"CVE-2025-{i + 10000}"
+    finding = _trivy_finding(i)
+    finding.update(
+        {
+            "VulnerabilityID": vid,
+            "VendorIDs": [f"GHSA-{i:04x}-{i % 9973:04x}-abcd", f"DLA-{3000 + i}-1"],
+            "PkgID": f"{package}@{version}",
+            "PkgName": package,
+            "PkgIdentifier": {"PURL": f"pkg:npm/{package}@{version}", "UID": f"{i:016x}"},
+            "InstalledVersion": version,
+            "FixedVersion": f"{i % 97}.{i % 13 + 1}.0, {i % 97 + 1}.0.0" if i % 4 else "",
+            "Status": "fixed" if i % 4 else "affected",
+            "PrimaryURL": f"https://avd.aquasec.com/nvd/{vid.lower()}",
+            "Title": f"{package}: {_LONG_TEXT[:160]} (variant {i})",
+            "Description": _LONG_TEXT * 6 + f"Tracking id {i}.",
+            "Severity": "CRITICAL" if i % 5 == 0 else _SEVERITIES[i % 4 if i % 4 != 3 else 2],
+            "References": [f"https://example.org/advisories/{vid}/{k}" for k in range(10)],
+        }
+    )
+    return finding
+
+
+SHAPES = {"deep": _trivy_finding, "wide": _wide_finding}
+"""``deep``: few packages with many CVEs each, as real images (the benchmark's first
+shape). ``wide``: every finding in its own package, descriptions of ~3 KB with escapes,
+titles of ~200 characters, and 1 in 5 findings critical (10,000 of 50,000 failing)."""
+
+
+def write_trivy_report(path: Path, findings: int, shape: str = "deep") -> Path:
     head = {
         "SchemaVersion": 2,
         "CreatedAt": "2026-11-28T00:00:00Z",
@@ -84,7 +123,7 @@ def write_trivy_report(path: Path, findings: int) -> Path:
             )
             out.write(', "Vulnerabilities": [')
             per = range(t * findings // targets, (t + 1) * findings // targets)
-            out.write(",".join(json.dumps(_trivy_finding(i)) for i in per))
+            out.write(",".join(json.dumps(SHAPES[shape](i)) for i in per))
             out.write("]}")
         out.write("]}")
     return path

@@ -13,11 +13,15 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gate import __version__
 from gate.errors import EXIT_ERROR, GateError, PolicyError, UsageError
 from gate.gcpause import gc_paused
 from gate.scanners import SCANNERS
+
+if TYPE_CHECKING:
+    from gate.policy.model import Policy
 
 DEFAULT_SCANNER_TIMEOUT = 600.0
 
@@ -114,7 +118,19 @@ def _build_parser() -> argparse.ArgumentParser:
         help="commit SHA the tag must match (default: GITHUB_SHA, then git rev-parse HEAD)",
     )
     check.add_argument(
+        "--baseline",
+        metavar="REF|REPORT",
+        help="compare with a previous image (registry reference, scanned now) or a saved "
+        "--report-json of it; overrides vulnerabilities.baseline",
+    )
+    check.add_argument(
         "--parallel", type=int, default=2, metavar="N", help="images judged at once (default 2)"
+    )
+    check.add_argument(
+        "--trivy-server",
+        metavar="URL",
+        help="make every Trivy scan a client of this Trivy server (https://, or http:// on "
+        "loopback); its token is read from $TRIVY_TOKEN (policy: trivy.server, trivy.token_env)",
     )
     check.add_argument(
         "-v",
@@ -128,6 +144,19 @@ def _build_parser() -> argparse.ArgumentParser:
     validate = policy_commands.add_parser("validate", help="check a policy file on its own")
     validate.add_argument("file", type=Path)
     policy_commands.add_parser("schema", help="print the policy JSON Schema")
+    importer = policy_commands.add_parser(
+        "import",
+        help="write the exceptions equivalent to a .trivyignore(.yaml) or .grype.yaml, to review",
+        description="The gate never reads ignore files itself. This writes the equivalent "
+        "vulnerabilities.exceptions once; every TODO (reason, expiry) must be filled before "
+        "the policy validates. Rules an exception cannot express are listed on stderr.",
+    )
+    source = importer.add_mutually_exclusive_group(required=True)
+    source.add_argument("--trivyignore", type=Path, metavar="FILE")
+    source.add_argument("--grype-config", type=Path, metavar="FILE")
+    importer.add_argument(
+        "--output", "-o", type=Path, metavar="FILE", help="write here instead of stdout"
+    )
     return parser
 
 
@@ -137,6 +166,8 @@ def _policy_command(args: argparse.Namespace) -> int:
     if args.policy_command == "schema":
         sys.stdout.write(policy.schema_text())
         return 0
+    if args.policy_command == "import":
+        return _import_command(args)
     loaded = policy.load_policy(args.file)
     sections = [
         name
@@ -144,7 +175,50 @@ def _policy_command(args: argparse.Namespace) -> int:
         if getattr(loaded, name) is not None
     ]
     print(f"{args.file}: valid (mode {loaded.mode}; sections: {', '.join(sections)})")
+    for warning in _exception_warnings(args.file, loaded):
+        print(warning, file=sys.stderr)
     return 0
+
+
+def _import_command(args: argparse.Namespace) -> int:
+    from gate.policy.importers import import_file
+
+    kind, path = (
+        ("trivyignore", args.trivyignore) if args.trivyignore else ("grype", args.grype_config)
+    )
+    text, skipped = import_file(kind, path)
+    for item in skipped:
+        print(f"{path}:{item.line}: not imported: {item.what}: {item.why}", file=sys.stderr)
+    if args.output:
+        try:
+            args.output.write_text(text, encoding="utf-8")
+        except OSError as error:
+            raise GateError(f"cannot write {args.output}: {error.strerror}") from None
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _exception_warnings(file: Path, loaded: Policy) -> list[str]:
+    """Exceptions already expired or expiring soon: still a valid policy (exit 0), but one
+    that no longer waives what its author meant. Unused ones only a check can tell."""
+    from datetime import datetime, timedelta, timezone
+
+    from gate.checks.vulnerabilities import EXPIRY_WARNING_DAYS
+
+    today = datetime.now(timezone.utc).date()
+    soon = today + timedelta(days=EXPIRY_WARNING_DAYS)
+    warnings = []
+    for exc in loaded.vulnerabilities.exceptions if loaded.vulnerabilities else ():
+        where = f"{file}:{exc.line}" if exc.line is not None else str(file)
+        if exc.expired(today):
+            warnings.append(
+                f"{where}: warning: exception {exc.id} expired {exc.expires} and no longer "
+                "waives anything; renew it or remove it"
+            )
+        elif exc.expires <= soon:
+            warnings.append(f"{where}: warning: exception {exc.id} expires {exc.expires}")
+    return warnings
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,11 +19,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from gate.errors import GateError, UsageError
 from gate.model import (
     BaseImage,
+    Baseline,
     Facts,
     ImageConfig,
     Need,
@@ -32,6 +33,8 @@ from gate.model import (
     Subject,
     Unavailable,
     UserFiles,
+    VexFacts,
+    VexStatement,
 )
 from gate.policy.model import Policy
 from gate.progress import Progress, silent
@@ -42,11 +45,12 @@ from gate.provenance import (
     config_from_reports,
     subject_from_reports,
 )
-from gate.scanners import SCANNERS, allowed, report_options
+from gate.scanners import SCANNERS, ScanSettings, allowed, report_options
 
 if TYPE_CHECKING:
     from gate.image.sources import ImageSource
     from gate.scanners.interface import Scanner
+    from gate.scanners.trivy_server import ServerEndpoint
 
 T = TypeVar("T")
 _log = logging.getLogger(__name__)
@@ -63,6 +67,10 @@ class GatherOptions:
     git_sha: str | None = None
     now: datetime | None = None
     progress: Progress = field(default_factory=silent)
+    trivy_server: ServerEndpoint | None = None
+    """Every Trivy scan is a client of this server (``gate.scanners.trivy_server``)."""
+    trivy_cache: Literal["memory", "fs"] = "memory"
+    """A standalone Trivy's layer cache: ``fs`` only when no two Trivy runs overlap."""
 
 
 @dataclass
@@ -85,12 +93,19 @@ class Timer:
         return result
 
 
-def scanner_for(name: str, policy: Policy | None = None) -> Scanner:
-    """The scanner called ``name`` (``gate.scanners.SCANNERS``), set up for the policy."""
+def scanner_for(
+    name: str, policy: Policy | None = None, options: GatherOptions | None = None
+) -> Scanner:
+    """The scanner called ``name`` (``gate.scanners.SCANNERS``), set up for the policy and
+    told where Trivy scans (``options``: a Trivy server, the layer cache)."""
     entry = SCANNERS.get(name)
     if entry is None:
         raise UsageError(f"unknown scanner {name!r}; allowed: {allowed()}")
-    return entry.create(policy)
+    if options is None:
+        return entry.create(policy)
+    return entry.create(
+        policy, ScanSettings(trivy_server=options.trivy_server, trivy_cache=options.trivy_cache)
+    )
 
 
 def scanners_needed(policy: Policy) -> tuple[str, ...]:
@@ -159,7 +174,7 @@ class _Gatherer:
 
         assert self.source is not None
         target = self.source.scan_target
-        scanner = scanner_for(name, self.policy)
+        scanner = scanner_for(name, self.policy, self.options)
         report = scanner.scan(target, timeout=self.options.scanner_timeout)
         try:
             check_report_is_judged(_judged(self.source), report)
@@ -232,6 +247,57 @@ class _Gatherer:
         if sha is None:
             raise UsageError("no git SHA known; pass --git-sha SHA or set GITHUB_SHA")
         return sha
+
+    def baseline(self) -> Baseline:
+        from gate.baseline import load_baseline
+
+        rules = self.policy.vulnerabilities
+        assert rules is not None and rules.baseline is not None
+        baseline = load_baseline(
+            rules.baseline,
+            self.policy,
+            insecure_hosts=self.options.insecure_hosts,
+            platform=self.options.platform,
+            timeout=self.options.scanner_timeout,
+        )
+        _log.debug("baseline %s: %d finding(s)", baseline.source, len(baseline.findings))
+        return baseline
+
+    def vex(self, subject: Subject) -> VexFacts:
+        """The statements of the policy's VEX files, then of verified VEX attestations."""
+        from gate.vex import MAX_VEX_BYTES, VexError, parse_openvex
+
+        rules = self.policy.vulnerabilities
+        assert rules is not None
+        statements: list[VexStatement] = []
+        for path in rules.vex:
+            try:
+                with path.open("rb") as file:
+                    data = file.read(MAX_VEX_BYTES + 1)
+            except OSError as error:
+                raise VexError(f"{path}: cannot read the VEX document: {error.strerror}") from None
+            if len(data) > MAX_VEX_BYTES:
+                raise VexError(f"{path}: larger than {MAX_VEX_BYTES} bytes")
+            found = parse_openvex(data, str(path), first_order=len(statements))
+            _log.debug("vex: %s: %d statement(s)", path, len(found))
+            statements += found
+        if not rules.vex_attestations:
+            return VexFacts(tuple(statements))
+        from gate.signing.attest import gather_vex_attestations
+
+        assert self.policy.signature is not None  # the loader requires it
+        attested = gather_vex_attestations(
+            subject,
+            self.policy.signature,
+            insecure_hosts=self.options.insecure_hosts,
+            first_order=len(statements),
+        )
+        _log.debug(
+            "vex: %d attested statement(s), %d attestation(s) refused",
+            len(attested.statements),
+            len(attested.refused),
+        )
+        return VexFacts((*statements, *attested.statements), attested.refused, attested.looked_in)
 
     def signatures(self, subject: Subject) -> SignatureFacts:
         from gate.signing.verify import gather_signatures
@@ -313,6 +379,8 @@ def gather(
         )
         git_sha = submit(Need.GIT_SHA, "git_sha", g.git_sha)
         signatures = submit(Need.SIGNATURES, "signatures", lambda: g.signatures(subject))
+        baseline = submit(Need.BASELINE, "baseline", g.baseline)
+        vex = submit(Need.VEX, "vex", lambda: g.vex(subject))
         config = g.config() if needs & {Need.CONFIG, Need.USER} else None
         user = g.user(config) if config is not None and Need.USER in needs else None
         scans = collect_scans() if collect_scans else None
@@ -327,10 +395,18 @@ def gather(
         base_images=_result(bases),
         git_sha=_result(git_sha),
         signatures=_result(signatures),
+        baseline=_result(baseline),
+        vex=_result(vex),
+        platform=options.platform if source is not None else None,
     )
     tools = (
         {
-            r.scanner: {"version": r.version, "db_built": r.db_built, "image_id": r.image_id}
+            r.scanner: {
+                "version": r.version,
+                "db_built": r.db_built,
+                "db_source": r.db_source,
+                "image_id": r.image_id,
+            }
             for r in scans
         }
         if isinstance(scans, tuple)

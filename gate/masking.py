@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from gate.redact import (
     SECRET_VARIABLES,
@@ -39,6 +40,8 @@ _registered: set[Credential] = set()
 _cache: tuple[object, Redactor] | None = None
 _real_write: Callable[[str], object] | None = None
 """The real stdout's ``write`` while :func:`scrubbed_output` holds ``sys.stdout``."""
+_real_stderr: TextIO | None = None
+"""The real stderr while :func:`scrubbed_output` holds ``sys.stderr``."""
 _announced: set[str] = set()
 
 
@@ -118,6 +121,30 @@ def announce_masks() -> None:
         _add_masks(current().mask_values())
 
 
+class _LiveStderr:
+    """The real stderr, scrubbed write by write: for progress, which must show while the run
+    goes on rather than with the verdict. Callers write whole lines, so a secret is never
+    split across two writes."""
+
+    @staticmethod
+    def _target() -> TextIO:
+        return _real_stderr or sys.stderr
+
+    def write(self, text: str) -> int:
+        return self._target().write(scrub(text))
+
+    def flush(self) -> None:
+        self._target().flush()
+
+    def isatty(self) -> bool:
+        return self._target().isatty()
+
+
+def live_stderr() -> TextIO:
+    """A stream to stderr that is not held until the end, and is still scrubbed."""
+    return _LiveStderr()  # type: ignore[return-value]
+
+
 UNSCRUBBABLE = "ERROR  internal error in container-gate: its output could not be scrubbed of "
 UNSCRUBBABLE += "credentials, so it is withheld (this is a bug; please report it)\n"
 
@@ -137,17 +164,17 @@ def scrubbed_output() -> Iterator[Held]:
     Should the scrub itself fail, nothing held is written, and ``Held.failed`` tells the
     caller to exit with an error.
     """
-    global _real_write
+    global _real_write, _real_stderr
     out, err = sys.stdout, sys.stderr
     held_out, held_err = io.StringIO(), io.StringIO()
     held = Held()
-    _real_write = out.write
+    _real_write, _real_stderr = out.write, err
     sys.stdout, sys.stderr = held_out, held_err
     try:
         yield held
     finally:
         sys.stdout, sys.stderr = out, err
-        _real_write = None
+        _real_write, _real_stderr = None, None
         try:
             texts = [scrub(h.getvalue()) if h.getvalue() else "" for h in (held_out, held_err)]
         except Exception:  # a bug in the scrub: fail closed, print nothing it held

@@ -7,7 +7,7 @@ filesystem) produce these values; ``gate.core`` and ``gate.checks`` consume them
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypeVar
@@ -109,6 +109,10 @@ class Vulnerability:
     purl: str = ""
     target: str = ""
     found_by: frozenset[str] = frozenset()
+    source_packages: frozenset[str] = frozenset()
+    """The source package(s) the installed package was built from, when a scanner named
+    one other than ``package`` itself (``openssl`` for ``libssl3``): Trivy's ``SrcName``,
+    Grype's ``artifact.upstreams[].name``. Two names when the scanners disagree."""
 
     @property
     def ids(self) -> frozenset[str]:
@@ -117,6 +121,12 @@ class Vulnerability:
     @property
     def has_fix(self) -> bool:
         return bool(self.fixed)
+
+
+def package_phrase(package: str, sources: Iterable[str]) -> str:
+    """``libssl3 (source openssl)``: the source package is what advisories and waivers name."""
+    shown = ", ".join(sorted(sources))
+    return f"{package} (source {shown})" if shown else package
 
 
 @dataclass(frozen=True)
@@ -138,6 +148,8 @@ class ScanReport:
     scanner: str
     version: str = ""
     db_built: str | None = None
+    db_source: str = ""
+    """Where ``db_built`` was read (``grype report``, ``trivy version``); empty when unknown."""
     artifact: str = ""
     digests: tuple[str, ...] = ()
     image_id: str | None = None
@@ -247,6 +259,73 @@ class SignatureFacts:
     signatures: tuple[SignatureEvidence, ...] = ()
 
 
+# --------------------------------------------------------------------------- baseline and VEX
+
+
+@dataclass(frozen=True)
+class BaselineFinding:
+    """A finding of the baseline image: matched by id or alias plus package, not version."""
+
+    id: str
+    package: str
+    aliases: frozenset[str] = frozenset()
+    first_seen: str | None = None
+
+    @property
+    def ids(self) -> frozenset[str]:
+        return self.aliases | {self.id}
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What a previous image (scanned now, or a saved report of it) was found to carry.
+
+    ``repository``, ``platform`` and ``policy_sha256`` say what it was judged as, so the
+    check can refuse a baseline of another image line instead of silently applying it.
+    """
+
+    source: str
+    findings: tuple[BaselineFinding, ...]
+    digest: str | None = None
+    repository: str | None = None
+    platform: str | None = None
+    policy_sha256: str | None = None
+    scanners: tuple[str, ...] = ()
+    judged_at: str | None = None
+
+
+@dataclass(frozen=True)
+class VexStatement:
+    """One OpenVEX statement, with the document it came from (v0.2.0 fields)."""
+
+    source: str
+    document_id: str
+    author: str
+    vulnerability: str
+    aliases: frozenset[str]
+    products: tuple[tuple[str, tuple[str, ...]], ...]
+    """Each product's id with its own subcomponents (none: the whole product)."""
+    status: str
+    justification: str = ""
+    impact_statement: str = ""
+    action_statement: str = ""
+    timestamp: str = ""
+    order: int = 0
+
+    @property
+    def ids(self) -> frozenset[str]:
+        return self.aliases | {self.vulnerability}
+
+
+@dataclass(frozen=True)
+class VexFacts:
+    """The statements to apply, and the VEX attestations refused (where, and why)."""
+
+    statements: tuple[VexStatement, ...] = ()
+    refused: tuple[str, ...] = ()
+    looked_in: tuple[str, ...] = ()
+
+
 # --------------------------------------------------------------------------- facts container
 
 
@@ -289,6 +368,8 @@ class Need(enum.Enum):
     BASE_IMAGES = "base_images"
     GIT_SHA = "git_sha"
     SIGNATURES = "signatures"
+    BASELINE = "baseline"
+    VEX = "vex"
 
 
 @dataclass(frozen=True)
@@ -302,6 +383,9 @@ class Facts:
     base_images: tuple[BaseImage, ...] | Unavailable | None = None
     git_sha: str | Unavailable | None = None
     signatures: SignatureFacts | Unavailable | None = None
+    baseline: Baseline | Unavailable | None = None
+    vex: VexFacts | Unavailable | None = None
+    platform: str | None = None
 
 
 # --------------------------------------------------------------------------- results

@@ -16,14 +16,28 @@ message is a plain line, so logs never fill with carriage returns or spinner fra
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TextIO
 
+from gate.masking import live_stderr
+
 DEFAULT_INTERVAL = 10.0
+_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, 0x85)} | {
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+}
+
+
+def _one_line(message: str) -> str:
+    """*message* on one line, control characters shown escaped: an image name is the
+    user's text, and a line break in it must not start a line of its own (in Actions, a
+    line of stderr that starts with ``::`` is a workflow command)."""
+    return message.translate(_CONTROLS)
+
+
 PREFIX = "container-gate: "
 
 
@@ -43,7 +57,7 @@ class Progress:
     ) -> Progress:
         """The reporter for this process: stderr, rewriting only on a terminal outside CI."""
         environ = os.environ if env is None else env
-        out = sys.stderr if stream is None else stream
+        out = live_stderr() if stream is None else stream
         raw = environ.get("CONTAINER_GATE_PROGRESS_INTERVAL", "").strip()
         try:
             interval = float(raw) if raw else DEFAULT_INTERVAL
@@ -66,7 +80,7 @@ class Progress:
         if self._stream is None:
             return
         with self._lock:
-            text = PREFIX + message
+            text = PREFIX + _one_line(message)
             if self._rewrite:
                 # Clear any status line first; a status line itself stays unterminated.
                 clear = "\r\x1b[K" if self._status_shown else ""

@@ -15,8 +15,16 @@ DB must not pass an image.
 
 Environment: ``CONTAINER_GATE_DB_MAX_AGE_HOURS``, ``CONTAINER_GATE_DB_RETRY_DELAYS``
 (seconds between attempts, comma-separated; default ``15,60,180``),
-``CONTAINER_GATE_DB_TIMEOUT`` (seconds per attempt; default 900). The Java DB is not
-prepared: Trivy fetches it itself, and only for images that contain Java artifacts.
+``CONTAINER_GATE_DB_TIMEOUT`` (seconds per attempt; default 900). ``trivy-java`` prepares
+Trivy's Java index DB (``--download-java-db-only``) the same way, so a scan never downloads
+it mid-scan, uncached and without retries; the gate then runs with
+``TRIVY_SKIP_JAVA_DB_UPDATE``.
+
+    python scripts/prepare_db.py --analysis-key
+
+prints ``key=<Trivy version>-<digest of the DBs' build times>`` for the cache of Trivy's
+layer analyses (``TRIVY_CACHE_DIR/fanal``): a new Trivy (new analyzers) or a new DB (the
+Java DB names the jars an analysis finds) never reuses an analysis made before it.
 """
 
 from __future__ import annotations
@@ -92,6 +100,45 @@ def trivy_db_built(cache_dir: Path) -> datetime | None:
     return parse_time(data.get("UpdatedAt"))
 
 
+def trivy_java_db_built(cache_dir: Path) -> datetime | None:
+    """``UpdatedAt`` of the cached Java index DB, from ``java-db/metadata.json``."""
+    metadata = cache_dir / "java-db" / "metadata.json"
+    if not (cache_dir / "java-db" / "trivy-java.db").is_file():
+        return None
+    try:
+        data = json.loads(metadata.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("Version") != 1:
+        return None
+    return parse_time(data.get("UpdatedAt"))
+
+
+def analysis_key(cache_dir: Path, trivy_version: str) -> str:
+    """The cache key of Trivy's layer analyses: its version and the DBs' build times.
+
+    An analysis depends on Trivy's analyzers (its version) and, for jars, on the Java DB;
+    the vulnerability DB is in the key too, so a cached analysis never outlives the DB it
+    was made with. A DB that is absent keys as ``none`` (and is still a distinct key).
+    """
+    import hashlib
+
+    built = [trivy_db_built(cache_dir), trivy_java_db_built(cache_dir)]
+    stamp = ",".join(b.isoformat() if b else "none" for b in built)
+    digest = hashlib.sha256(stamp.encode()).hexdigest()[:16]
+    version = re.sub(r"[^0-9A-Za-z.]", "", trivy_version) or "unknown"
+    return f"{version}-{digest}"
+
+
+def trivy_version(env: dict[str, str], timeout: float) -> str:
+    """``0.76.0`` from ``trivy --version`` (``Version: 0.76.0``); raise when it cannot run."""
+    attempt = run(["trivy", "--version"], env, timeout)
+    match = re.search(r"^Version:\s*(\S+)", attempt.output, re.M)
+    if attempt.returncode != 0 or match is None:
+        raise PrepareError(f"trivy --version failed (exit {attempt.returncode}): {attempt.tail()}")
+    return match.group(1)
+
+
 def grype_db_built(env: dict[str, str], timeout: float) -> datetime | None:
     """``built`` from ``grype db status -o json``; None when grype reports no valid DB."""
     attempt = run(["grype", "db", "status", "-o", "json"], env, timeout)
@@ -135,14 +182,20 @@ class Scanner:
     command: tuple[str, ...]
 
     def built(self, env: dict[str, str], timeout: float) -> datetime | None:
-        if self.name == "trivy":
+        if self.name in ("trivy", "trivy-java"):
             cache = env.get("TRIVY_CACHE_DIR")
-            return trivy_db_built(Path(cache)) if cache else None
+            if not cache:
+                return None
+            built = trivy_db_built if self.name == "trivy" else trivy_java_db_built
+            return built(Path(cache))
         return grype_db_built(env, timeout)
 
 
 SCANNERS = {
     "trivy": Scanner("trivy", ("trivy", "image", "--download-db-only", "--no-progress")),
+    "trivy-java": Scanner(
+        "trivy-java", ("trivy", "image", "--download-java-db-only", "--no-progress")
+    ),
     "grype": Scanner("grype", ("grype", "db", "update")),
 }
 
@@ -261,9 +314,23 @@ def _delays() -> tuple[float, ...]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scanners", default="trivy", help="comma-separated: trivy,grype")
+    parser.add_argument(
+        "--scanners", default="trivy", help="comma-separated: trivy,trivy-java,grype"
+    )
+    parser.add_argument(
+        "--analysis-key",
+        action="store_true",
+        help="print key=… for the cache of Trivy's layer analyses, and prepare nothing",
+    )
     args = parser.parse_args(argv)
     try:
+        if args.analysis_key:
+            cache = os.environ.get("TRIVY_CACHE_DIR")
+            if not cache:
+                raise PrepareError("TRIVY_CACHE_DIR is not set")
+            version = trivy_version(dict(os.environ), DEFAULT_TIMEOUT)
+            print(f"key={analysis_key(Path(cache), version)}")
+            return EXIT_READY
         names = [n.strip() for n in args.scanners.split(",") if n.strip()]
         unknown = sorted(set(names) - set(SCANNERS))
         if unknown or not names:

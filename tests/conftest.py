@@ -20,12 +20,14 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests.support import gobuild
 from tests.support.gobuild import go_required
 from tests.support.grypedb import build_grype_db
 from tests.support.podman import RunningPodman
-from tests.support.registry import RegistryUnavailable, RunningRegistry
+from tests.support.registry import ReferrersRegistry, RegistryUnavailable, RunningRegistry
 from tests.support.service import ServiceUnavailable
 from tests.support.trivydb import DEFAULT_ADVISORIES, Advisory, build_trivy_cache
+from tests.support.trivyserver import RunningTrivyServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,6 +90,17 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return lines
 
 
+@pytest.fixture(autouse=True)
+def _forget_credentials_learned_at_run_time() -> Iterator[None]:
+    """Credentials registered at run time are process-wide (as in the CLI, one run per
+    process); in the test process one test's must not leak into the next one's output."""
+    yield
+    from gate import masking
+
+    with masking._lock:
+        masking._registered.clear()
+
+
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRegistry]:
     """A real distribution 2.8.2 registry on ``127.0.0.1:<free port>`` (``.host``, ``.url``)."""
@@ -109,6 +122,28 @@ def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPodman]:
             yield engine
     except ServiceUnavailable as exc:
         pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def referrers_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReferrersRegistry]:
+    """go-containerregistry's registry, with the OCI referrers API, on ``127.0.0.1:<free port>``.
+
+    Built from tests/oracles/registry; skips without Go (fails under CONTAINER_GATE_REQUIRE_GO).
+    """
+    binary = gobuild.build("serve", module=gobuild.ORACLES / "registry")
+    try:
+        with ReferrersRegistry(tmp_path_factory.mktemp("referrers-registry"), binary) as reg:
+            yield reg
+    except RegistryUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(params=["registry", "referrers_registry"], ids=["distribution", "referrers"])
+def signature_registry(request: pytest.FixtureRequest) -> RunningRegistry:
+    """Each real registry in turn: signatures are found through the referrers fallback tag on
+    distribution 2.8 and through the referrers API on go-containerregistry's."""
+    served: RunningRegistry = request.getfixturevalue(request.param)
+    return served
 
 
 def _venv_bin() -> Path:
@@ -205,3 +240,22 @@ def realworld_dir() -> Path:
     if not path.is_dir():
         pytest.skip("shared realworld conformance data not present")
     return path
+
+
+@pytest.fixture(scope="module")
+def trivy_server(
+    tmp_path_factory: pytest.TempPathFactory, trivy_env: dict[str, str]
+) -> Iterator[RunningTrivyServer]:
+    """A real ``trivy server`` on ``127.0.0.1:<free port>`` with the tests' offline DB.
+
+    ``.endpoint`` is its URL and token; its scan cache is its own copy of the test cache
+    directory, so what it keeps does not reach other tests.
+    """
+    root = tmp_path_factory.mktemp("trivy-server")
+    cache = root / "cache"
+    shutil.copytree(trivy_env["TRIVY_CACHE_DIR"], cache)
+    try:
+        with RunningTrivyServer(root, {**trivy_env, "TRIVY_CACHE_DIR": str(cache)}) as server:
+            yield server
+    except ServiceUnavailable as error:
+        pytest.fail(str(error), pytrace=False)

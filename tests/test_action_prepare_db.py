@@ -36,6 +36,9 @@ STUB = """#!{python}
 import json, os, pathlib, sys, datetime
 tool = {tool!r}
 args = sys.argv[1:]
+if tool == "trivy" and args == ["--version"]:
+    print("Version: " + os.environ.get("STUB_VERSION", "0.76.0"))
+    sys.exit(0)
 counter = pathlib.Path(os.environ["STUB_COUNTER"])
 calls = int(counter.read_text()) if counter.exists() else 0
 counter.write_text(str(calls + 1))
@@ -43,11 +46,13 @@ if calls < int(os.environ.get("STUB_FAILS", "0")):
     sys.stderr.write(os.environ["STUB_MESSAGE"])
     sys.exit(1)
 if tool == "trivy":
-    db = pathlib.Path(os.environ["TRIVY_CACHE_DIR"]) / "db"
+    java = "--download-java-db-only" in args
+    db = pathlib.Path(os.environ["TRIVY_CACHE_DIR"]) / ("java-db" if java else "db")
     db.mkdir(parents=True, exist_ok=True)
-    (db / "trivy.db").write_bytes(b"bolt")
+    (db / ("trivy-java.db" if java else "trivy.db")).write_bytes(b"bolt")
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.123456789Z")
-    (db / "metadata.json").write_text(json.dumps({{"Version": 2, "UpdatedAt": now}}))
+    version = 1 if java else 2
+    (db / "metadata.json").write_text(json.dumps({{"Version": version, "UpdatedAt": now}}))
 print(tool + ": updated")
 """
 
@@ -262,3 +267,68 @@ def test_a_missing_scanner_binary_fails_closed(tmp_path: Path, stubs: Path) -> N
     (stubs / "trivy").unlink()
     result, _ = prepare(tmp_path, stubs)
     assert result.returncode == 2 and "trivy: not found on PATH" in result.stdout
+
+
+def cached_java_db(cache: Path, age: timedelta) -> None:
+    db = cache / "java-db"
+    db.mkdir(parents=True)
+    (db / "trivy-java.db").write_bytes(b"bolt")
+    built = datetime.now(timezone.utc) - age
+    (db / "metadata.json").write_text(json.dumps({"Version": 1, "UpdatedAt": go_time(built)}))
+
+
+def test_the_java_db_is_prepared_with_the_same_retries(tmp_path: Path, stubs: Path) -> None:
+    result, calls = prepare(tmp_path, stubs, scanners="trivy,trivy-java", STUB_FAILS="2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert calls == 4  # two rate-limited attempts, then the DB, then the Java DB
+    assert (tmp_path / "trivy-cache" / "java-db" / "trivy-java.db").is_file()
+    assert "trivy-java: vulnerability DB ready" in result.stdout
+
+
+def test_a_rate_limited_java_db_falls_back_only_to_a_fresh_cached_one(
+    tmp_path: Path, stubs: Path
+) -> None:
+    cached_java_db(tmp_path / "trivy-cache", timedelta(hours=2))
+    fresh, _ = prepare(tmp_path, stubs, scanners="trivy-java", STUB_FAILS="99")
+    assert fresh.returncode == 0 and "using the cached DB" in fresh.stdout
+    old = tmp_path / "old"
+    cached_java_db(old / "trivy-cache", timedelta(hours=100))
+    stale, _ = prepare(old, stubs, scanners="trivy-java", STUB_FAILS="99")
+    assert stale.returncode == 2 and "failing closed" in stale.stdout
+
+
+def analysis_key(tmp_path: Path, stubs: Path, **env: str) -> str:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--analysis-key"],
+        env={
+            "PATH": f"{stubs}{os.pathsep}/usr/bin{os.pathsep}/bin",
+            "TRIVY_CACHE_DIR": str(tmp_path / "trivy-cache"),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("key=")
+    return result.stdout.strip().removeprefix("key=")
+
+
+def test_the_analysis_cache_key_changes_with_trivy_and_with_either_db(
+    tmp_path: Path, stubs: Path
+) -> None:
+    cache = tmp_path / "trivy-cache"
+    cached_trivy_db(cache, timedelta(hours=5))
+    cached_java_db(cache, timedelta(hours=30))
+    key = analysis_key(tmp_path, stubs)
+    assert key.startswith("0.76.0-") and key == analysis_key(tmp_path, stubs)
+    assert analysis_key(tmp_path, stubs, STUB_VERSION="0.77.0") != key
+    for db, make in (("db", cached_trivy_db), ("java-db", cached_java_db)):
+        saved = cache / f"{db}.saved"
+        (cache / db).rename(saved)
+        make(cache, timedelta(hours=1))  # a newer build of that DB
+        assert analysis_key(tmp_path, stubs) != key
+        shutil.rmtree(cache / db)
+        saved.rename(cache / db)
+    assert analysis_key(tmp_path, stubs) == key

@@ -222,3 +222,31 @@ def test_default_scanner_versions_have_recorded_checksums(action, tool: str) -> 
 
 def test_actionlint_used_by_ci_has_a_recorded_checksum() -> None:
     assert any(tool == "actionlint" for tool, _, _ in read_checksums())
+
+
+def test_trivy_s_layer_analyses_are_cached_by_trivy_version_and_db_builds(action) -> None:
+    steps = action["runs"]["steps"]
+    ids = [s.get("id") for s in steps]
+    fanal = [s for s in steps if str(s.get("with", {}).get("path", "")).endswith("/trivy/fanal")]
+    restore, save = fanal
+    assert restore["uses"].startswith("actions/cache/restore@")
+    assert save["uses"].startswith("actions/cache/save@")
+    keyed = "${{ steps.analysis-key.outputs.key }}"
+    assert keyed in restore["with"]["key"] and keyed in save["with"]["key"]
+    assert restore["with"]["key"] == save["with"]["key"]
+    prefix = restore["with"]["restore-keys"].strip()
+    assert keyed in prefix and restore["with"]["key"].startswith(prefix)
+    assert "${{ github.run_id }}" in restore["with"]["key"]  # each run saves what it added
+    assert steps.index(restore) < ids.index("gate") < steps.index(save)
+    assert ids.index("db") < ids.index("analysis-key") < steps.index(restore)
+    assert "steps.analysis-key.outcome == 'success'" in save["if"]
+    assert "--analysis-key" in steps[ids.index("analysis-key")]["run"]
+
+
+def test_the_java_db_is_prepared_and_cached_like_the_main_db(action) -> None:
+    steps = action["runs"]["steps"]
+    ids = [s.get("id") for s in steps]
+    assert "trivy-java" in steps[ids.index("db")]["run"]
+    assert steps[ids.index("gate")]["env"]["TRIVY_SKIP_JAVA_DB_UPDATE"] == "true"
+    restore = steps[ids.index("db-cache")]
+    assert "/trivy/java-db" in restore["with"]["path"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 from gate.checks.vulnerabilities import VulnerabilitiesCheck
@@ -142,3 +143,65 @@ def test_scanner_failure_makes_the_verdict_an_error():
 def test_policy_that_enables_nothing_is_an_error():
     verdict = evaluate(Policy("test"), Facts(SUBJECT, NOW))
     assert verdict.status == "error"
+
+
+# --------------------------------------------------------------------------- waivers
+
+
+def test_exception_id_matches_case_insensitively():
+    exc = VulnException("cve-2026-0001", reason="r", expires=date(2027, 3, 31))
+    result = judge(
+        VulnerabilityPolicy(exceptions=(exc,)), facts(vuln("CVE-2026-0001", Severity.HIGH))
+    )
+    assert result.status is Status.PASS
+    assert [r["finding"] for r in result.evidence["exceptions_applied"]] == ["CVE-2026-0001"]
+
+
+def test_exception_id_matches_an_alias_case_insensitively():
+    exc = VulnException("ghsa-abcd-efgh-ijkl", reason="r", expires=date(2027, 3, 31))
+    finding = vuln("CVE-2026-0001", Severity.HIGH, aliases=frozenset({"GHSA-abcd-EFGH-ijkl"}))
+    assert judge(VulnerabilityPolicy(exceptions=(exc,)), facts(finding)).status is Status.PASS
+
+
+def test_exception_for_a_source_package_waives_its_binary_packages():
+    exc = VulnException("CVE-2026-0001", reason="r", expires=date(2027, 3, 31), package="openssl")
+    libssl = replace(
+        vuln("CVE-2026-0001", Severity.HIGH, package="libssl3"),
+        source_packages=frozenset({"openssl"}),
+    )
+    result = judge(VulnerabilityPolicy(exceptions=(exc,)), facts(libssl))
+    assert result.status is Status.PASS
+    [row] = result.evidence["exceptions_applied"]
+    assert (row["finding_package"], row["finding_source_packages"]) == ("libssl3", ["openssl"])
+
+
+def test_exception_for_a_package_does_not_waive_another_source():
+    exc = VulnException("CVE-2026-0001", reason="r", expires=date(2027, 3, 31), package="openssl")
+    other = replace(
+        vuln("CVE-2026-0001", Severity.HIGH, package="libfoo"),
+        source_packages=frozenset({"foo"}),
+    )
+    result = judge(VulnerabilityPolicy(exceptions=(exc,)), facts(other))
+    assert result.status is Status.FAIL
+    assert result.findings[0].message.startswith("CVE-2026-0001 in libfoo (source foo) ")
+    assert result.findings[0].data["source_packages"] == ["foo"]
+
+
+def test_exceptions_that_waive_nothing_are_listed_as_unused_and_expired_ones_apart():
+    used = VulnException("CVE-1", reason="r", expires=date(2027, 3, 31))
+    unused = VulnException("CVE-404", reason="r", expires=date(2027, 3, 31), line=9)
+    below = VulnException("CVE-LOW", reason="r", expires=date(2027, 3, 31))  # not needed
+    expired = VulnException("CVE-2", reason="r", expires=date(2020, 1, 1))
+    result = judge(
+        VulnerabilityPolicy(exceptions=(used, unused, below, expired)),
+        facts(vuln("CVE-1", Severity.HIGH), vuln("CVE-LOW", Severity.LOW)),
+    )
+    assert [r["id"] for r in result.evidence["exceptions_unused"]] == ["CVE-404", "CVE-LOW"]
+    assert result.evidence["exceptions_unused"][0]["policy_line"] == 9
+    assert [r["id"] for r in result.evidence["exceptions_expired"]] == ["CVE-2"]
+
+
+def test_the_summary_counts_unused_exceptions():
+    unused = VulnException("CVE-404", reason="r", expires=date(2027, 3, 31))
+    result = judge(VulnerabilityPolicy(exceptions=(unused,)), facts(vuln("CVE-1", Severity.LOW)))
+    assert result.summary == "no findings at or above high (1 found in all); 1 exception unused"

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
-from gate.evidence import ExceptionRow, FindingRow, json_object, to_json
+from gate.evidence import ExceptionRow, FindingRow, InheritedRow, json_object, to_json
 from gate.model import Severity
 
 ROW = FindingRow(
-    "CVE-1", ("GHSA-1",), "openssl", "3.0-1", ("3.1-1",), Severity.UNKNOWN, Severity.HIGH,
+    "CVE-1", ("GHSA-1",), "libssl3", ("openssl",), "3.0-1", ("3.1-1",), Severity.UNKNOWN, Severity.HIGH,
     "fixed", "t", "https://x", "app", ("grype", "trivy"),
 )  # fmt: skip
 
@@ -40,3 +41,15 @@ def test_typed_rows_compare_as_their_json() -> None:
     assert ExceptionRow("CVE-1", None, "r", "2027-01-01") == {
         "id": "CVE-1", "package": None, "reason": "r", "expires": "2027-01-01",
     }  # fmt: skip
+
+
+def test_a_baseline_state_is_a_key_only_when_a_baseline_was_compared() -> None:
+    assert "baseline" not in ROW
+    row = replace(ROW, baseline="new")
+    assert dict(row) == row.as_json() and list(row)[-1] == "baseline" and row["baseline"] == "new"
+
+
+def test_an_inherited_row_keeps_an_unknown_age_as_null() -> None:
+    row = InheritedRow.of(ROW, "2026-11-01T00:00:00+00:00", None)
+    assert dict(row) == row.as_json()
+    assert list(row)[-2:] == ["first_seen", "days_present"] and row["days_present"] is None

@@ -214,7 +214,8 @@ def test_realworld_trivy_report_with_a_numeric_user_passes_non_root(tmp_path):
     assert data["checks"][0]["status"] == "pass"
 
 
-def test_signed_image_passes_and_unsigned_image_fails(registry, tmp_path):
+def test_signed_image_passes_and_unsigned_image_fails(signature_registry, tmp_path):
+    registry = signature_registry
     signed = push_image(registry, "signed", files={"app/signed": b"1"})
     unsigned = push_image(registry, "unsigned", files={"app/unsigned": b"1"})
     pki = P.TestPKI.create()

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from gate.errors import GateError
-from gate.evidence import ExceptionRow, FindingRow, VulnerabilityEvidence
+from gate.evidence import ExceptionRow, FindingRow, Identity, VulnerabilityEvidence
 from gate.model import (
     CheckResult,
     Location,
@@ -28,6 +28,7 @@ from gate.model import (
     Verdict,
 )
 from gate.report import github
+from gate.report.github import md
 from gate.report.interface import Run
 
 SNAPSHOT = Path(__file__).parent / "data" / "github-summary.md"
@@ -60,6 +61,7 @@ def vuln(
             id=cve,
             aliases=(),
             package=package,
+            source_packages=(),
             installed=installed,
             fixed=fixed,
             severity=severity,
@@ -95,11 +97,22 @@ def vulnerabilities_check(problems: tuple[Problem, ...]) -> CheckResult:
                 would_match=("CVE-2023-1111",),
             ),
         ),
-        exceptions_unused=(),
+        exceptions_unused=(
+            ExceptionRow(
+                "CVE-2022-2222",
+                "curl",
+                "fixed in the base image since",
+                "2027-06-30",
+                policy_line=12,
+            ),
+        ),
         scanners=(),
         agreement={},
         found_by_one_only=(),
         no_os_packages=False,
+        judged_at="2026-11-15T00:00:00+00:00",
+        identity=Identity("registry.test/app", None, "0" * 64, ("trivy",)),
+        inventory=(),
     )
     return CheckResult(
         "vulnerabilities",
@@ -113,16 +126,20 @@ def vulnerabilities_check(problems: tuple[Problem, ...]) -> CheckResult:
 def base_digest_fail() -> CheckResult:
     problem = Problem(
         rule="unpinned-base",
-        message="Dockerfile:1: debian:12 is not pinned @sha256:<64 hex>: FROM debian:12",
+        message="debian:12 is not pinned @sha256:<64 hex>: FROM debian:12",
         location=Location("Dockerfile", 1),
         data={"reference": "debian:12", "file": "Dockerfile", "line": 1},
     )
     return CheckResult("base-digest", Status.FAIL, "1 base image of 1 not pinned", (problem,))
 
 
+ROOT_SUMMARY = "no user is configured, so the container runs as root"
+
+
 def non_root_fail() -> CheckResult:
-    problem = Problem(rule="root-user", message="the image runs as root (config User is empty)")
-    return CheckResult("non-root", Status.FAIL, "runs as root", (problem,))
+    """As the non-root check says it: its one problem is its summary."""
+    problem = Problem(rule="root-user", message=ROOT_SUMMARY)
+    return CheckResult("non-root", Status.FAIL, ROOT_SUMMARY, (problem,))
 
 
 def sample_run(*, mode: str = "enforce") -> Run:
@@ -150,7 +167,14 @@ def sample_run(*, mode: str = "enforce") -> Run:
             non_root_fail(),
         ),
         mode="warn" if mode == "warn" else "enforce",
-        tools={"trivy": {"version": "0.76.0", "db_built": "2026-11-27T06:00:00Z"}},
+        tools={
+            "trivy": {
+                "version": "0.76.0",
+                "db_built": "2026-11-27T06:00:00Z",
+                "db_source": "trivy version (VulnerabilityDB.UpdatedAt)",
+            },
+            "grype": {"version": "0.120.1", "db_built": None, "db_source": ""},
+        },
         notes=("using the built-in default policy",),
     )
     passing = Verdict(
@@ -409,7 +433,7 @@ def test_summary_table_cells_cannot_be_broken_by_untrusted_text() -> None:
             width = len(_cells(line))
             for row in itertools.takewhile(lambda r: r.startswith("|"), lines[i:]):
                 assert len(_cells(row)) == width, row
-    rows = [line for line in lines if line.startswith("| CVE-2026-0002")]
+    rows = [line for line in lines if line.startswith("| [CVE-2026-0002](")]
     assert len(rows) == 1 and len(_cells(rows[0])) == 6
     assert "<img" not in text
     assert "[click](" not in text
@@ -429,3 +453,61 @@ def test_summary_lists_exceptions_applied_and_expiring_soon() -> None:
     assert "**Exceptions applied** (1)" in text
     assert "**Exceptions expiring within 14 days** (1)" in text
     assert "waiting for \\| upstream" in text
+
+
+def test_summary_lists_unused_and_expired_exceptions() -> None:
+    text = github.summary(sample_run())
+    assert "**Unused exceptions (waived nothing in this image)** (1)" in text
+    assert "| CVE-2022-2222 | curl | 2027-06-30 | fixed in the base image since |" in text
+    assert "**Expired exceptions (no longer applied)** (1)" in text
+
+
+def test_summary_links_each_finding_to_its_advisory() -> None:
+    text = github.summary(sample_run())
+    assert "| [CVE-2026-0001](https://avd.aquasec.com/nvd/cve-2026-0001) | openssl |" in text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        "https://evil.example/a) [x](https://other",
+        "https://evil.example/<script>",
+        "",
+    ],
+)
+def test_an_advisory_url_that_would_need_escaping_is_not_linked(url: str) -> None:
+    problem = vuln("CVE-2026-0009", "pkg", "1", Severity.HIGH)
+    assert isinstance(problem.data, FindingRow)
+    problem = replace(problem, data=replace(problem.data, url=url))
+    verdict = Verdict(Subject("app:1", DIGEST_A, "app", "1"), (vulnerabilities_check((problem,)),))
+    text = github.summary(Run((verdict,), "policy.yml"))
+    assert "| CVE-2026-0009 | pkg |" in text
+    assert "](" not in text
+
+
+def test_summary_shows_the_source_package_of_a_finding() -> None:
+    problem = vuln("CVE-2026-0001", "libssl3", "3.0.11-1", Severity.HIGH)
+    assert isinstance(problem.data, FindingRow)
+    problem = replace(problem, data=replace(problem.data, source_packages=("openssl",)))
+    verdict = Verdict(Subject("app:1", DIGEST_A, "app", "1"), (vulnerabilities_check((problem,)),))
+    assert " | libssl3 (source openssl) | " in github.summary(Run((verdict,), "policy.yml"))
+
+
+def test_summary_states_each_scanners_db_age_and_where_it_was_read() -> None:
+    text = github.summary(sample_run())
+    assert (
+        "Tools: trivy 0.76.0 (DB built 2026-11-27T06:00:00Z, from trivy version "
+        "(VulnerabilityDB.UpdatedAt)), grype 0.120.1 (DB age unknown)"
+    ) in text
+
+
+def test_each_checks_text_appears_once_in_the_summary_and_the_annotations(tmp_path: Path) -> None:
+    run = sample_run()
+    text = github.summary(run)
+    assert text.count(md(ROOT_SUMMARY)) == 1
+    assert text.count("not pinned @sha256") == 1
+    assert "Dockerfile:1: " not in text  # the place is in its own column
+    commands = "\n".join(github.annotation_lines(run, root=tmp_path, cwd=tmp_path))
+    assert commands.count(ROOT_SUMMARY) == 1
+    assert "Dockerfile:1" not in commands  # file= and line= carry it

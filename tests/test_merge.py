@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from gate.findings import MergedFindings, merge
 from gate.model import ScanReport, Severity, Vulnerability
 
@@ -253,3 +255,12 @@ def test_not_affected_from_one_scanner_does_not_hide_the_other_scanners_finding(
     assert only(merged).status == "not-fixed"
     alone = merge([trivy(vuln("CVE-2024-0727", status="not_affected"))])
     assert only(alone).status == "not_affected"
+
+
+def test_source_packages_the_scanners_disagree_on_are_both_kept() -> None:
+    """A waiver may name either scanner's source package, so neither name is dropped."""
+    from_trivy = replace(vuln("CVE-2026-0001", "libssl3"), source_packages=frozenset({"openssl"}))
+    from_grype = replace(vuln("CVE-2026-0001", "libssl3"), source_packages=frozenset({"openssl3"}))
+    merged = only(merge([trivy(from_trivy), grype(from_grype)]))
+    assert merged.source_packages == frozenset({"openssl", "openssl3"})
+    assert merged.found_by == frozenset({"trivy", "grype"})

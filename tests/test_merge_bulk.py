@@ -22,7 +22,7 @@ IDS = st.sampled_from(
 ALIASES = st.sampled_from(
     ["DSA-5678-1", "dsa-5678-1", "GHSA-9v9h-cgj8-h64p", "DLA-3711-1 ", "CVE-2023-5678"]
 )
-VERSIONS = st.sampled_from(["3.0.13-1~deb12u1", "3.0.9-1", "1.10", "1.2"])
+VERSIONS = st.sampled_from(["3.0.13-1~deb12u1", "3.0.9-1", "1.10", "1.2", "1.02"])
 
 
 @st.composite

@@ -47,6 +47,7 @@ def findings(draw: st.DrawFn, scanner: str = "trivy") -> Vulnerability:
         status=draw(st.sampled_from(["", "fixed", "affected", "not_affected", "will_not_fix"])),
         url=draw(st.sampled_from(["", "https://avd.aquasec.com/nvd/cve-2024-0727"])),
         found_by=frozenset({scanner}),
+        source_packages=draw(st.frozensets(st.sampled_from(["openssl", "zlib", "openssl3"]))),
     )
 
 

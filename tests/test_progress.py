@@ -24,9 +24,11 @@ class Terminal(io.StringIO):
 
 def test_a_slow_scanner_reports_that_it_is_still_running_on_stderr_only(tmp_path: Path) -> None:
     layout = tmp_path / "layout"
-    write_oci_layout(layout, build_image([layer({"app/x": b"x"})], user="1000"), tag="v1")
+    image = build_image([layer({"app/x": b"x"})], user="1000")
+    write_oci_layout(layout, image, tag="v1")
     doc = report([])
     del doc["Metadata"]["RepoDigests"]  # as Trivy writes for an OCI layout
+    doc["Metadata"]["ImageID"] = image.config_digest  # a report of the judged image
     bin_dir = StubBin(tmp_path)
     bin_dir.install("trivy", Stub(report=json.dumps(doc), sleep=2.6))
     policy = tmp_path / "policy.yml"
@@ -43,9 +45,9 @@ def test_a_slow_scanner_reports_that_it_is_still_running_on_stderr_only(tmp_path
     )
 
     assert result.returncode == 0, result.stdout + result.stderr
-    image = f"oci:{layout}"
-    assert f"container-gate: trivy: scanning ({image})" in result.stderr
-    assert f"container-gate: trivy: scanning: still running after 1 s ({image})" in result.stderr
+    target = f"oci:{layout}"
+    assert f"container-gate: trivy: scanning ({target})" in result.stderr
+    assert f"container-gate: trivy: scanning: still running after 1 s ({target})" in result.stderr
     assert "container-gate: trivy: scanning: finished after 3 s" in result.stderr
     assert "\r" not in result.stderr  # a pipe, not a terminal: plain lines only
     assert "still running" not in result.stdout and "container-gate: trivy" not in result.stdout

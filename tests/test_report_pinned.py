@@ -9,6 +9,7 @@ review the diff: a change there is a change of the report's format).
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -17,7 +18,18 @@ import pytest
 from gate.checks.secrets import SecretsCheck
 from gate.checks.vulnerabilities import VulnerabilitiesCheck
 from gate.core import evaluate
-from gate.model import Facts, ScanReport, Secret, Severity, Verdict, Vulnerability
+from gate.model import (
+    Baseline,
+    BaselineFinding,
+    Facts,
+    ScanReport,
+    Secret,
+    Severity,
+    Verdict,
+    VexFacts,
+    VexStatement,
+    Vulnerability,
+)
 from gate.policy.model import Policy, SecretsPolicy, VulnerabilityPolicy, VulnException
 from gate.report import github
 from gate.report.interface import Run
@@ -92,17 +104,96 @@ POLICY = Policy(
 )
 
 
+# The next build of the same image line: judged against the first as its baseline, with
+# an OpenVEX document, a finding in a binary package of a source package, and new_only.
+NEXT = replace(SUBJECT, reference="registry.test/app:def5678", digest="sha256:" + "b" * 64)
+NEXT_SCAN = ScanReport(
+    "trivy",
+    version="0.76.0",
+    db_built="2026-11-27T00:00:00Z",
+    os="debian 12.5",
+    vulnerabilities=(
+        _vuln("CVE-2026-0001", "openssl", Severity.CRITICAL, "trivy", fixed=("3.0.12-1",)),
+        _vuln("CVE-2026-0003", "curl", Severity.UNKNOWN, "trivy"),
+        _vuln(
+            "CVE-2026-0010",
+            "libssl3",
+            Severity.HIGH,
+            "trivy",
+            source_packages=frozenset({"openssl"}),
+        ),
+        _vuln(
+            "CVE-2026-0011",
+            "libexpat1",
+            Severity.CRITICAL,
+            "trivy",
+            fixed=("2.5.0-1+deb12u2",),
+            source_packages=frozenset({"expat"}),
+        ),
+        _vuln("CVE-2026-0012", "libxml2", Severity.HIGH, "trivy"),
+    ),
+    secrets_scanned=False,
+)
+BASELINE = Baseline(
+    "previous.json",
+    findings=(
+        BaselineFinding("CVE-2026-0001", "openssl", first_seen="2026-11-18T12:00:00+00:00"),
+        BaselineFinding("CVE-2026-0003", "curl"),
+        BaselineFinding("CVE-2026-0007", "gzip", frozenset({"DSA-1"})),
+    ),
+    digest=SUBJECT.digest,
+    repository=SUBJECT.repository,
+    policy_sha256="0" * 64,
+    scanners=("trivy",),
+    judged_at="2026-11-20T00:00:00+00:00",
+)
+PRODUCT = f"{NEXT.repository}@{NEXT.digest}"
+VEX = VexFacts(
+    statements=(
+        VexStatement(
+            "vex.json", "doc-1", "security@example.com", "CVE-2026-0012",
+            frozenset(), ((PRODUCT, ()),), "not_affected",
+            justification="vulnerable_code_not_in_execute_path", timestamp="2026-11-25T00:00:00Z",
+        ),
+        VexStatement(
+            "vex.json", "doc-1", "security@example.com", "CVE-2026-0099",
+            frozenset(), ((PRODUCT, ()),), "not_affected",
+            justification="component_not_present", timestamp="2026-11-25T00:00:00Z", order=1,
+        ),
+    ),
+    refused=("registry.test/app@sha256:bbbb: an attestation signed by nobody the policy trusts",),
+)  # fmt: skip
+NEXT_POLICY = Policy(
+    "container-gate.yml",
+    vulnerabilities=VulnerabilityPolicy(
+        fail_on=Severity.HIGH,
+        baseline="previous.json",
+        new_only=True,
+        vex=(Path("vex.json"),),
+        exceptions=(
+            VulnException(
+                "CVE-2026-0010", "openssl's own advisory", date(2027, 1, 31), "openssl", 9
+            ),
+        ),
+    ),
+)
+
+
 def _run() -> Run:
+    tools = {"trivy": {"version": "0.76.0"}, "grype": {"version": "0.120.1"}}
     facts = Facts(SUBJECT, NOW, scans=(TRIVY, GRYPE))
     verdict = evaluate(POLICY, facts, checks=[VulnerabilitiesCheck(), SecretsCheck()])
     verdict = Verdict(
         verdict.subject,
         verdict.checks,
-        tools={"trivy": {"version": "0.76.0"}, "grype": {"version": "0.120.1"}},
+        tools=tools,
         timings={"scan_trivy": 1.23456},
         notes=("a note",),
     )
-    return Run((verdict,), "container-gate.yml")
+    facts = Facts(NEXT, NOW, scans=(NEXT_SCAN,), baseline=BASELINE, vex=VEX)
+    following = evaluate(NEXT_POLICY, facts, checks=[VulnerabilitiesCheck()])
+    following = Verdict(following.subject, following.checks, tools={"trivy": tools["trivy"]})
+    return Run((verdict, following), "container-gate.yml")
 
 
 def _outputs(tmp_path: Path) -> dict[str, str]:

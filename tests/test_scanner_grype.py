@@ -344,3 +344,33 @@ def test_realworld_same_cve_at_two_paths_is_one_merged_finding() -> None:
         ("CVE-2021-33574", "libc6", "2.28-10")
     ]
     assert merged.summaries[0].entries == 2
+
+
+def _upstreams(match: dict[str, Any], *names: object) -> dict[str, Any]:
+    match["artifact"]["upstreams"] = [{"name": n} for n in names]
+    return match
+
+
+def test_a_matchs_upstream_is_its_source_package(tmp_path: Path) -> None:
+    doc = grype_report(
+        [
+            _upstreams(grype_match("CVE-2026-0001", "libssl3"), "openssl"),
+            _upstreams(grype_match("CVE-2026-0004", "bash"), "bash"),  # itself: no other source
+            grype_match("CVE-2026-0003", "curl"),
+        ]
+    )
+    found = {
+        v.package: v.source_packages for v in parse_report(write(tmp_path, doc)).vulnerabilities
+    }
+    assert found == {"libssl3": frozenset({"openssl"}), "bash": frozenset(), "curl": frozenset()}
+
+
+def test_an_upstream_of_the_wrong_shape_refuses_the_report(tmp_path: Path) -> None:
+    doc = grype_report([_upstreams(grype_match("CVE-2026-0001", "libssl3"), 7)])
+    with pytest.raises(ScannerError, match="upstreams"):
+        parse_report(write(tmp_path, doc))
+
+
+def test_the_db_build_time_is_read_from_the_report(tmp_path: Path) -> None:
+    report = parse_report(write(tmp_path, grype_report([])))
+    assert report.db_built and report.db_source == "grype report (descriptor.db)"

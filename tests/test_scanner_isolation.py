@@ -231,7 +231,7 @@ def _control_run(
     output = root / "trivy.json"
     argv = [
         *("trivy", "image", "--format", "json", "--output", str(output), "--no-progress"),
-        *("--list-all-pkgs=false", "--scanners", "secret,vuln", "--timeout", "120s"),
+        *("--list-all-pkgs=true", "--scanners", "secret,vuln", "--timeout", "120s"),
         *("--cache-backend", "memory", "--image-src", "remote", image),
     ]
     env = {**base_env, "HOME": str(home), **knob_env}

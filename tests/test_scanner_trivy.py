@@ -18,7 +18,7 @@ import pytest
 from gate.errors import ScannerError
 from gate.model import ScanTarget, Severity
 from gate.scanners.interface import Scanner
-from gate.scanners.trivy import DEFAULT_SCANNERS, Trivy, parse_report
+from gate.scanners.trivy import DEFAULT_SCANNERS, Trivy, db_updated_at, parse_report
 from tests.support.stubs import GO_PANIC, Stub, StubBin, process_alive
 
 DIGEST = "sha256:" + "ab" * 32
@@ -339,7 +339,7 @@ def test_a_registry_image_is_scanned_remotely_by_digest(stubs: StubBin, tmp_path
     assert argv[-1] == f"127.0.0.1:5000/app@{DIGEST}"
     assert argv[argv.index("--scanners") + 1] == "secret,vuln"
     assert argv[argv.index("--timeout") + 1] == "60s"
-    assert "--list-all-pkgs=false" in argv
+    assert "--list-all-pkgs=true" in argv
     assert "--insecure" not in argv
     assert "--exit-code" not in argv
 
@@ -488,3 +488,73 @@ def test_fifty_megabytes_of_stderr_give_a_bounded_message(stubs: StubBin) -> Non
     assert str(error) == "trivy exited with code 1"
     assert error.detail.endswith("the last stderr line\n")
     assert len(error.detail) < 9000
+
+
+# --------------------------------------------------------------------------- source packages
+
+
+def _with_packages(doc: dict[str, Any], packages: list[dict[str, Any]], *, first: bool) -> None:
+    result = doc["Results"][0]
+    vulns = result.pop("Vulnerabilities")
+    result.pop("Packages")
+    if first:
+        result.update(Packages=packages, Vulnerabilities=vulns)
+    else:
+        result.update(Vulnerabilities=vulns, Packages=packages)
+
+
+@pytest.mark.parametrize("packages_first", [True, False], ids=["trivy-order", "reversed"])
+def test_a_findings_source_package_is_read_from_packages_by_uid(
+    tmp_path: Path, packages_first: bool
+) -> None:
+    """Trivy 0.76 writes no SrcName on a finding: its package's ``Packages[]`` entry has it."""
+    libssl = vuln(PkgIdentifier={"PURL": "pkg:deb/debian/libssl3", "UID": "u1"})
+    curl = vuln("CVE-2026-0003", "curl", PkgIdentifier={"UID": "u2"})
+    doc = report([libssl, curl])
+    packages = [
+        {"Name": "libssl3", "SrcName": "openssl", "Identifier": {"UID": "u1"}},
+        {"Name": "curl", "SrcName": "curl", "Identifier": {"UID": "u2"}},
+    ]
+    _with_packages(doc, packages, first=packages_first)
+    found = {
+        v.package: v.source_packages for v in parse_report(write(tmp_path, doc)).vulnerabilities
+    }
+    assert found == {"libssl3": frozenset({"openssl"}), "curl": frozenset()}
+
+
+def test_a_report_without_packages_has_no_source_packages(tmp_path: Path) -> None:
+    doc = report([vuln(PkgIdentifier={"UID": "u1"})])
+    del doc["Results"][0]["Packages"]
+    [finding] = parse_report(write(tmp_path, doc)).vulnerabilities
+    assert finding.source_packages == frozenset()
+
+
+def test_a_package_entry_of_the_wrong_shape_refuses_the_report(tmp_path: Path) -> None:
+    doc = report()
+    doc["Results"][0]["Packages"] = [{"Name": "libssl3", "SrcName": 7}]
+    with pytest.raises(ScannerError, match="SrcName"):
+        parse_report(write(tmp_path, doc))
+
+
+def test_the_db_age_is_what_trivy_version_reports() -> None:
+    text = json.dumps(
+        {"Version": "0.76.0", "VulnerabilityDB": {"UpdatedAt": "2026-11-01T00:00:00Z"}}
+    )
+    assert db_updated_at(text) == "2026-11-01T00:00:00Z"
+    assert db_updated_at('{"Version": "0.76.0"}') is None  # no DB downloaded
+    assert db_updated_at("not json") is None
+
+
+def test_a_live_scan_records_the_db_age_and_where_it_came_from(stubs: StubBin) -> None:
+    version = json.dumps({"VulnerabilityDB": {"UpdatedAt": "2026-11-01T00:00:00Z"}})
+    stubs.install("trivy", Stub(report=json.dumps(report()), version=version))
+    scanned = Trivy().scan(REGISTRY_TARGET, timeout=60)
+    assert (scanned.db_built, scanned.db_source) == (
+        "2026-11-01T00:00:00Z",
+        "trivy version (VulnerabilityDB.UpdatedAt)",
+    )
+
+
+def test_a_saved_report_has_no_db_age(tmp_path: Path) -> None:
+    saved = parse_report(write(tmp_path, report()))
+    assert (saved.db_built, saved.db_source) == (None, "")

@@ -1,10 +1,12 @@
-"""Sigstore bundles (cosign v3): signed by the tests' PKI, pushed as OCI artifacts with the
-referrers fallback index (the loopback registry has no referrers API), verified natively."""
+"""Sigstore bundles (cosign v3): signed by the tests' PKI, pushed as OCI artifacts to each real
+registry (found through the referrers API, or the fallback index where there is none),
+verified natively."""
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 from pathlib import Path
@@ -14,7 +16,8 @@ import pytest
 
 from tests.support import pki as P
 from tests.support import signed
-from tests.support.oci import OCI_INDEX, OCI_MANIFEST, push_blob, push_manifest, sha256_digest
+from tests.support.oci import OCI_MANIFEST, push_blob, sha256_digest
+from tests.support.registry import RunningRegistry
 from tests.support.signed import PushedImage, reasons
 
 
@@ -29,8 +32,13 @@ def trusted_root(pki: P.TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 
 @pytest.fixture
-def image(registry: Any, request: pytest.FixtureRequest) -> PushedImage:
-    return signed.push_unique_image(registry.host, request, "bundled")
+def image(signature_registry: RunningRegistry, request: pytest.FixtureRequest) -> PushedImage:
+    return signed.push_unique_image(
+        signature_registry.host,
+        request,
+        "bundled",
+        referrers_api=signature_registry.referrers_api,
+    )
 
 
 verify = partial(signed.verify, formats=("bundle",))
@@ -48,15 +56,14 @@ def keyless_bundle(
 # --------------------------------------------------------------------------- accepted
 
 
-def test_keyless_bundle_found_through_the_referrers_fallback_index(
+def test_keyless_bundle_found_through_the_referrers_api_or_its_fallback_index(
     image: PushedImage, pki: P.TestPKI, trusted_root: Path
 ) -> None:
     manifest_digest = image.push_bundle(keyless_bundle(pki, image.digest))
 
     facts = verify(image, trusted_root, P.keyless_authority())
 
-    fallback = image.digest.replace(":", "-")
-    assert facts.looked_in == (f"{image.name}:{fallback} (referrers fallback index)",)
+    assert facts.looked_in == (image.bundles_looked_in,)
     (signature,) = facts.signatures
     assert (signature.format, signature.accepted_by) == ("bundle", "github-release")
     assert signature.where == f"{image.name}@{manifest_digest}"
@@ -237,29 +244,175 @@ def test_referrer_without_bundle_layer_is_refused(image: PushedImage, trusted_ro
         "artifactType": P.BUNDLE_MEDIA_TYPE,
         "config": {"mediaType": P.EMPTY_CONFIG, "size": 2, "digest": sha256_digest(empty)},
         "layers": [],
+        "subject": {"mediaType": OCI_MANIFEST, "size": 0, "digest": image.digest},
     }
-    body = json.dumps(manifest).encode()
-    digest = push_manifest(image.host, image.repo, sha256_digest(body), body, OCI_MANIFEST)
-    index = {
-        "schemaVersion": 2,
-        "mediaType": OCI_INDEX,
-        "manifests": [
-            {
-                "mediaType": OCI_MANIFEST,
-                "digest": digest,
-                "size": len(body),
-                "artifactType": P.BUNDLE_MEDIA_TYPE,
-            }
-        ],
-    }
-    push_manifest(
-        image.host,
-        image.repo,
-        image.digest.replace(":", "-"),
-        json.dumps(index).encode(),
-        OCI_INDEX,
-    )
+    P.push_referrer(image.host, image.repo, image.digest, manifest)
 
     assert reasons(verify(image, trusted_root, P.keyless_authority())) == [
         "unreadable signature: the referrer has no bundle layer"
     ]
+
+
+# --------------------------------------------------------------------------- as sigstore-go reads it
+
+
+def _statement_text(digest: str, **changes: Any) -> str:
+    hex_part = digest.partition(":")[2]
+    fields = {
+        "_type": '"https://in-toto.io/Statement/v1"',
+        "subject": f'[{{"digest":{{"sha256":"{hex_part}"}}}}]',
+        "predicateType": f'"{P.COSIGN_SIGN}"',
+        "predicate": "{}",
+    }
+    fields.update(changes)
+    return "{" + ",".join(f'"{k}":{v}' for k, v in fields.items() if v is not None) + "}"
+
+
+STATEMENTS: dict[str, tuple[Callable[[str], bytes], str | None]] = {
+    # protojson.Unmarshal into in_toto.Statement (sigstore-go's Envelope.Statement)
+    "unknown-field": (
+        lambda d: _statement_text(d, extra='"x"').encode(),
+        "the DSSE payload is not an in-toto statement: unexpected or repeated field 'extra'",
+    ),
+    "duplicate-field": (
+        lambda d: _statement_text(d).replace("{", '{"predicateType":"x",', 1).encode(),
+        "the DSSE payload is not an in-toto statement",
+    ),
+    "byte-order-mark": (
+        lambda d: b"\xef\xbb\xbf" + _statement_text(d).encode(),
+        "the DSSE payload is not an in-toto statement",
+    ),
+    "subject-field-unknown": (
+        lambda d: _statement_text(
+            d, subject=f'[{{"digest":{{"sha256":"{d[7:]}"}},"size":1}}]'
+        ).encode(),
+        "the DSSE payload is not an in-toto statement: unexpected or repeated field 'size'",
+    ),
+    "proto-field-names": (
+        lambda d: (
+            _statement_text(d, predicateType=None, predicate_type=f'"{P.COSIGN_SIGN}"')
+            .replace('"_type"', '"type"')
+            .encode()
+        ),
+        None,
+    ),
+    # verifyEnvelopeWithArtifactDigests: digests compared as bytes, every one must be hex
+    "upper-case-hex": (
+        lambda d: _statement_text(
+            d, subject=f'[{{"digest":{{"sha256":"{d[7:].upper()}"}}}}]'
+        ).encode(),
+        None,
+    ),
+    "non-hex-digest-beside-the-right-one": (
+        lambda d: _statement_text(
+            d, subject=f'[{{"digest":{{"sha256":"{d[7:]}","sha512":"zz"}}}}]'
+        ).encode(),
+        "a subject's sha512 digest 'zz' is not hex",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(STATEMENTS))
+def test_statement_is_read_as_sigstore_go_reads_it(
+    case: str, image: PushedImage, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
+) -> None:
+    make, reason = STATEMENTS[case]
+    key = P.new_key()
+    image.push_bundle(P.sigstore_bundle(pki, image.digest, key, payload=make(image.digest)))
+
+    facts = verify(image, trusted_root, P.key_authority(tmp_path, key))
+
+    if reason is None:
+        assert [s.accepted_by for s in facts.signatures] == ["release-key"]
+    else:
+        assert reasons(facts) == [reason]
+
+
+@pytest.mark.parametrize(
+    ("spelling", "accepted"),
+    [
+        (lambda text: text.rstrip("="), True),
+        (lambda text: text.replace("+", "-").replace("/", "_"), True),
+        (lambda text: text[:8] + "\n" + text[8:], False),  # length no longer a multiple of 4
+        (lambda text: text[:8] + " " + text[8:], False),
+    ],
+    ids=["unpadded", "url-safe", "padded-with-a-line-break", "space"],
+)
+def test_bundle_base64_is_read_as_protojson_reads_bytes(
+    spelling: Callable[[str], str],
+    accepted: bool,
+    image: PushedImage,
+    pki: P.TestPKI,
+    trusted_root: Path,
+    tmp_path: Path,
+) -> None:
+    key = P.new_key()
+    # A payload whose base64 has padding, and '+' or '/', so each spelling changes it.
+    payload = P.statement(image.digest, name="registry.test/app?>>>")
+    bundle = P.sigstore_bundle(pki, image.digest, key, payload=payload, tlog=False)
+    envelope = bundle["dsseEnvelope"]
+    assert envelope["payload"].endswith("=") and set("+/") & set(envelope["payload"])
+    envelope["payload"] = spelling(envelope["payload"])
+    image.push_bundle(bundle)
+
+    facts = verify(image, trusted_root, P.key_authority(tmp_path, key), tlog="optional")
+
+    assert (facts.signatures[0].accepted_by == "release-key") is accepted, reasons(facts)
+
+
+def _renamed(bundle: dict[str, Any]) -> dict[str, Any]:
+    """The same bundle under protobuf's field names, which protojson reads as well."""
+    envelope = bundle.pop("dsseEnvelope")
+    envelope["payload_type"] = envelope.pop("payloadType")
+    bundle["dsse_envelope"] = envelope
+    bundle["verification_material"] = bundle.pop("verificationMaterial")
+    return bundle
+
+
+BUNDLE_SHAPES: dict[str, tuple[Callable[[dict[str, Any]], object], str | None]] = {
+    "proto-field-names": (_renamed, None),
+    "two-contents": (
+        lambda b: (
+            b | {"messageSignature": {"signature": b["dsseEnvelope"]["signatures"][0]["sig"]}}
+        ),
+        "the bundle's JSON sets more than one of dsseEnvelope, messageSignature",
+    ),
+    "unknown-field": (
+        lambda b: b | {"extra": 1},
+        "the bundle's JSON has an unexpected or repeated field 'extra'",
+    ),
+    "duplicate-field": (
+        lambda b: json.dumps(b).replace("{", '{"mediaType": "x", ', 1).encode(),
+        "the bundle is not Sigstore bundle JSON",
+    ),
+    "version-0.2": (
+        lambda b: b | {"mediaType": "application/vnd.dev.sigstore.bundle+json;version=0.2"},
+        "the bundle's media type 'application/vnd.dev.sigstore.bundle+json;version=0.2' is not v0.3",
+    ),
+    "no-key": (
+        lambda b: b | {"verificationMaterial": {"tlogEntries": []}},
+        "the bundle has no verification material (key or certificate)",
+    ),
+    "entry-without-inclusion-proof": (
+        lambda b: b["verificationMaterial"]["tlogEntries"][0].pop("inclusionProof") and b,
+        "a tlog entry has no inclusion proof (required in a v0.3 bundle)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BUNDLE_SHAPES))
+def test_key_based_bundle_is_read_as_sigstore_go_reads_it(
+    case: str, image: PushedImage, pki: P.TestPKI, trusted_root: Path, tmp_path: Path
+) -> None:
+    """protojson (no unknown, repeated or doubly-set fields), then sigstore-go's ``validate``."""
+    alter, reason = BUNDLE_SHAPES[case]
+    key = P.new_key()
+    altered = alter(P.sigstore_bundle(pki, image.digest, key))
+    image.push_bundle(altered)  # type: ignore[arg-type]
+
+    facts = verify(image, trusted_root, P.key_authority(tmp_path, key))
+
+    if reason is None:
+        assert [s.accepted_by for s in facts.signatures] == ["release-key"]
+    else:
+        assert reasons(facts) == [reason]

@@ -16,7 +16,7 @@ from gate.policy.model import Authority, SignaturePolicy
 from gate.signing.verify import gather_signatures
 from tests.support import pki as P
 from tests.support import signed
-from tests.support.oci import build_image, layer, sha256_digest
+from tests.support.oci import OCI_INDEX, build_image, layer, sha256_digest
 from tests.support.registry import free_port
 from tests.support.staticregistry import OCI_MANIFEST, StaticRegistry
 
@@ -97,6 +97,85 @@ def test_bundle_lookup_uses_the_fallback_index_when_referrers_are_missing(
 
     assert facts.signatures == ()
     assert facts.looked_in == (f"{registry.host}/app:sha256-{'d' * 64} (referrers fallback index)",)
+    assert [path for _, path in registry.requests] == [
+        f"/v2/app/referrers/{DIGEST}",
+        f"/v2/app/manifests/sha256-{'d' * 64}",
+    ]
+
+
+def serve_referrers(registry: StaticRegistry, listed: list[tuple[dict[str, object], str]]) -> None:
+    """Serve each (manifest, listed artifactType) as a referrer of ``DIGEST`` in the fallback
+    index, listed under that type, as the writer that made the index recorded it."""
+    index = []
+    for manifest, artifact_type in listed:
+        for item in manifest["layers"]:  # type: ignore[attr-defined]
+            registry.add_blob("app", item.pop("data"))
+        body = json.dumps(manifest).encode()
+        digest = registry.add_manifest("app", body, OCI_MANIFEST)
+        index.append(
+            {"mediaType": OCI_MANIFEST, "size": len(body), "digest": digest}
+            | ({"artifactType": artifact_type} if artifact_type else {})
+        )
+    body = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": index}).encode()
+    registry.add_manifest("app", body, OCI_INDEX, (f"sha256-{'d' * 64}",))
+
+
+def referrer(layer_type: str, data: bytes, artifact_type: str | None) -> dict[str, object]:
+    return {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": P.EMPTY_CONFIG, "size": 2, "digest": sha256_digest(b"{}")},
+        "layers": [
+            {
+                "mediaType": layer_type,
+                "size": len(data),
+                "digest": sha256_digest(data),
+                "data": data,
+            }
+        ],
+        "subject": {"mediaType": OCI_MANIFEST, "size": 0, "digest": DIGEST},
+    } | ({"artifactType": artifact_type} if artifact_type else {})
+
+
+@pytest.mark.parametrize(
+    "listed_as", [P.EMPTY_CONFIG, "application/vnd.oci.image.config.v1+json", ""]
+)
+def test_bundle_listed_under_its_config_media_type_is_found(
+    registry: StaticRegistry, pki: P.TestPKI, trusted_root: Path, tmp_path: Path, listed_as: str
+) -> None:
+    """cosign v2 pushes bundles with go-containerregistry, whose fallback-tag writer (and whose
+    registry's referrers API) lists a referrer under its config's media type."""
+    key = P.new_key()
+    bundle = json.dumps(P.sigstore_bundle(pki, DIGEST, key)).encode()
+    serve_referrers(
+        registry, [(referrer(P.BUNDLE_MEDIA_TYPE, bundle, P.BUNDLE_MEDIA_TYPE), listed_as)]
+    )
+
+    facts = gather(registry, trusted_root, P.key_authority(tmp_path, key), formats=("bundle",))
+
+    assert [s.accepted_by for s in facts.signatures] == ["release-key"]
+
+
+def test_untyped_referrer_that_is_not_a_bundle_is_not_a_signature(
+    registry: StaticRegistry, trusted_root: Path
+) -> None:
+    sbom = referrer("application/spdx+json", b'{"spdxVersion": "SPDX-2.3"}', None)
+    serve_referrers(registry, [(sbom, P.EMPTY_CONFIG)])
+
+    facts = gather(registry, trusted_root, P.keyless_authority(), formats=("bundle",))
+
+    assert facts.signatures == ()
+
+
+def test_referrer_listed_with_another_type_is_not_fetched(
+    registry: StaticRegistry, trusted_root: Path
+) -> None:
+    sbom = referrer("application/spdx+json", b"{}", "application/spdx+json")
+    serve_referrers(registry, [(sbom, "application/spdx+json")])
+
+    facts = gather(registry, trusted_root, P.keyless_authority(), formats=("bundle",))
+
+    assert facts.signatures == ()
     assert [path for _, path in registry.requests] == [
         f"/v2/app/referrers/{DIGEST}",
         f"/v2/app/manifests/sha256-{'d' * 64}",

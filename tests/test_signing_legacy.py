@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from tests.support import pki as P
 from tests.support import signed
+from tests.support.registry import RunningRegistry
 from tests.support.signed import PushedImage, reasons
 
 
@@ -32,8 +33,8 @@ def trusted_root(pki: P.TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 
 @pytest.fixture
-def image(registry: Any, request: pytest.FixtureRequest) -> PushedImage:
-    return signed.push_unique_image(registry.host, request, "signed")
+def image(signature_registry: RunningRegistry, request: pytest.FixtureRequest) -> PushedImage:
+    return signed.push_unique_image(signature_registry.host, request, "signed")
 
 
 verify = partial(signed.verify, formats=("legacy",))
@@ -78,6 +79,43 @@ def test_key_based_signature_without_bundle_passes_when_tlog_is_optional(
     assert optional.signatures[0].accepted_by == "release-key"
     assert required.signatures[0].accepted_by is None
     assert reasons(required) == ["no tlog entry while one is required"]
+
+
+@pytest.mark.parametrize(
+    ("tlog", "attached", "reason"),
+    [
+        (False, "junk", "the certificate annotation is not a PEM certificate"),
+        (False, "expired", "certificate expired at the current time (no tlog entry"),
+        (True, "valid", None),
+        (True, "expired", "certificate expired at integratedTime"),
+    ],
+)
+def test_key_based_signature_with_a_certificate_attached_needs_it_valid_as_cosign(
+    tlog: bool,
+    attached: str,
+    reason: str | None,
+    image: PushedImage,
+    pki: P.TestPKI,
+    trusted_root: Path,
+    tmp_path: Path,
+) -> None:
+    """cosign reads the certificate annotation and checks its expiry even when a key verified
+    the signature (``verifyInternal``); the test certificates live ten minutes."""
+    key = P.new_key()
+    sig = P.legacy_signature(pki, image.digest, key, tlog=tlog)
+    cert = pki.fulcio_certificate(key, github=P.GITHUB_CLAIMS)
+    expired = pki.fulcio_certificate(key, not_before=P.SIGNED_AT - timedelta(days=1))
+    pem = {"junk": b"junk", "valid": P.pem(cert), "expired": P.pem(expired)}[attached]
+    sig.annotations["dev.sigstore.cosign/certificate"] = pem.decode()
+    image.push_legacy(sig)
+
+    facts = verify(image, trusted_root, P.key_authority(tmp_path, key), tlog="optional")
+
+    if reason is None:
+        assert facts.signatures[0].accepted_by == "release-key"
+    else:
+        (refusal,) = reasons(facts)
+        assert refusal.startswith(reason)
 
 
 def test_keyless_signature_from_the_release_workflow_is_accepted(
@@ -479,3 +517,72 @@ def test_keyless_authority_without_issuer_or_subject_accepts_nobody(
     image.push_legacy(_signed(pki, image.digest, P.new_key()))
 
     assert reasons(verify(image, trusted_root, P.keyless_authority(**unset))) == [reason]
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda payload: b"\xef\xbb\xbf" + payload,
+        lambda payload: payload[:-1] + b',"n":NaN}',
+        lambda payload: payload[:-1] + b',"n":1e400}',
+        lambda payload: payload.decode().encode("utf-16"),
+    ],
+    ids=["byte-order-mark", "nan", "beyond-float64", "utf-16"],
+)
+def test_payload_json_that_go_cannot_read_is_refused(
+    spoil: Callable[[bytes], bytes],
+    image: PushedImage,
+    pki: P.TestPKI,
+    trusted_root: Path,
+    tmp_path: Path,
+) -> None:
+    """cosign's claim check is Go's ``json.Unmarshal``, which refuses these; Python's
+    ``json.loads`` would read each of them."""
+    key = P.new_key()
+    payload = spoil(P.simple_signing_payload(image.digest))
+    image.push_legacy(P.legacy_signature(pki, image.digest, key, payload=payload, tlog=False))
+
+    facts = verify(image, trusted_root, P.key_authority(tmp_path, key), tlog="optional")
+
+    assert reasons(facts) == ["the payload is not a simple-signing JSON document"]
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        (lambda body: body.pop("apiVersion"), "the tlog entry's apiVersion None is not 0.0.1"),
+        (
+            lambda body: body.update(apiVersion="0.0.2"),
+            "the tlog entry's apiVersion '0.0.2' is not 0.0.1",
+        ),
+        (
+            lambda body: body["spec"]["data"]["hash"].update(
+                value=body["spec"]["data"]["hash"]["value"].upper()
+            ),
+            "the tlog entry's hash does not match the payload",
+        ),
+    ],
+    ids=["no-api-version", "api-version-0.0.2", "upper-case-hash"],
+)
+def test_tlog_entry_body_is_read_as_cosign_reads_it(
+    change: Callable[[dict[str, Any]], object],
+    reason: str,
+    image: PushedImage,
+    pki: P.TestPKI,
+    trusted_root: Path,
+    tmp_path: Path,
+) -> None:
+    """Rekor knows hashedrekord at v0.0.1 only (cosign v2.6.5 crashes on a body without an
+    apiVersion), and cosign's ``VerifyBundle`` compares the payload hash as written."""
+    key = P.new_key()
+    sig = P.legacy_signature(pki, image.digest, key, tlog=False)
+    signature = base64.b64decode(sig.annotations["dev.cosignproject.cosign/signature"])
+    body = json.loads(P.hashedrekord_body(sig.payload, signature, P.public_pem(key)))
+    change(body)
+    entry = pki.rekor_entry(json.dumps(body).encode())
+    sig.annotations["dev.sigstore.cosign/bundle"] = json.dumps(entry)
+    image.push_legacy(sig)
+
+    facts = verify(image, trusted_root, P.key_authority(tmp_path, key))
+
+    assert reasons(facts) == [reason]

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from tests.support import oci
-from tests.support.registry import RegistryUnavailable, RunningRegistry
+from tests.support.registry import ReferrersRegistry, RegistryUnavailable, RunningRegistry
 
 
 def _image() -> oci.BuiltImage:
@@ -113,3 +113,35 @@ def test_docker_media_types_and_multi_platform_index_are_accepted(
     )
     assert served.headers["Content-Type"] == oci.DOCKER_MANIFEST
     assert served.content == amd.manifest
+
+
+def test_only_the_second_registry_lists_referrers(
+    signature_registry: RunningRegistry,
+) -> None:
+    """go-containerregistry's registry answers the referrers API (listing a referrer under
+    its config's media type); distribution 2.8 has none (404), so writers use the fallback tag."""
+    from tests.support import pki as P
+
+    digest = oci.push(signature_registry.host, "support/referred", _image(), "v1")
+    referrer = P.push_bundle(signature_registry.host, "support/referred", digest, b"{}")
+
+    resp = requests.get(
+        f"{signature_registry.url}/v2/support/referred/referrers/{digest}", timeout=5
+    )
+
+    if signature_registry.referrers_api:
+        assert resp.status_code == 200
+        (listed,) = resp.json()["manifests"]
+        assert (listed["digest"], listed["artifactType"]) == (referrer, P.EMPTY_CONFIG)
+    else:
+        assert resp.status_code == 404
+
+
+def test_referrers_registry_stops_with_its_context(
+    referrers_registry: ReferrersRegistry, tmp_path
+) -> None:
+    with ReferrersRegistry(tmp_path, referrers_registry.built) as reg:
+        url = reg.url
+        assert requests.get(f"{url}/v2/", timeout=5).status_code == 200
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{url}/v2/", timeout=2)

@@ -47,6 +47,12 @@ def _where(base: BaseImage) -> str:
     return f"{base.location.file}:{base.location.line}"
 
 
+def _place(base: BaseImage) -> str:
+    """The message's prefix: where the base was named, unless ``location`` already says so
+    (every report shows a location itself; in the message too, it showed twice)."""
+    return "" if base.location is not None else f"{_where(base)}: "
+
+
 def _row(base: BaseImage) -> dict[str, Any]:
     return {
         "role": base.role,
@@ -135,7 +141,7 @@ class BaseDigestCheck:
         problems = tuple(
             Problem(
                 rule="unpinned-base",
-                message=f"{_where(b)}: {_what(b)}{b.reference} is not pinned @sha256:<64 hex>"
+                message=f"{_place(b)}{_what(b)}{b.reference} is not pinned @sha256:<64 hex>"
                 + (f": {b.text}" if b.location is not None else ""),
                 location=b.location,
                 data=_row(b),
@@ -178,7 +184,7 @@ class BaseAllowedCheck:
         problems = tuple(
             Problem(
                 rule="base-not-allowed",
-                message=f"{_where(b)}: {_what(b)}{b.repository or b.reference} matches no "
+                message=f"{_place(b)}{_what(b)}{b.repository or b.reference} matches no "
                 "allowed pattern"
                 f" ({', '.join(allowed)})",
                 location=b.location,

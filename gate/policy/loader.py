@@ -13,6 +13,7 @@ the value, and a missing key at the mapping that lacks it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -24,7 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from gate.errors import PolicyError
+from gate.errors import PolicyError, UsageError
 from gate.model import Severity
 from gate.policy.conforms import conforms
 from gate.policy.model import (
@@ -37,6 +38,7 @@ from gate.policy.model import (
     Policy,
     SecretsPolicy,
     SignaturePolicy,
+    TrivyPolicy,
     VulnerabilityPolicy,
     VulnException,
 )
@@ -133,9 +135,10 @@ def parse_policy(data: bytes, *, source: str, base_dir: Path) -> Policy:
     if problems:
         raise PolicyError("\n".join(f"{source}:{m.line}:{m.col}: {text}" for m, text in problems))
     try:
-        return _build(document, where, source, base_dir)
+        policy = _build(document, where, source, base_dir)
     except YamlProblem as problem:
         raise _error(source, problem) from None
+    return replace(policy, sha256=hashlib.sha256(data).hexdigest())
 
 
 def _lower_severities(document: Any) -> None:
@@ -431,23 +434,62 @@ def _file(value: str | None, where: SourceMap, path: Path_, base_dir: Path) -> P
     return resolved
 
 
-def _vulnerabilities(doc: dict[str, Any], where: SourceMap) -> VulnerabilityPolicy:
+PLACEHOLDER = re.compile(r"\s*TODO\b", re.IGNORECASE)
+"""A reason ``policy import`` left for a human to fill; refused until it is filled."""
+
+
+def _reason(text: str, where: SourceMap, path: Path_) -> str:
+    if PLACEHOLDER.match(text):
+        raise YamlProblem(
+            where.value(path),
+            f"{_dotted(path)}: {text!r} is a placeholder; write why the finding is acceptable",
+        )
+    return text
+
+
+def _baseline(value: str | None, base_dir: Path) -> str | None:
+    """A saved report beside the policy, else a registry reference (resolved at run time)."""
+    if value is None:
+        return None
+    from gate.baseline import is_report
+
+    candidate = base_dir / value
+    return str(candidate.resolve()) if is_report(str(candidate)) else value
+
+
+def _vulnerabilities(
+    doc: dict[str, Any], where: SourceMap, base_dir: Path, has_signature: bool
+) -> VulnerabilityPolicy:
     exceptions = tuple(
         VulnException(
             id=e["id"],
-            reason=e["reason"],
+            reason=_reason(e["reason"], where, ("vulnerabilities", "exceptions", i, "reason")),
             expires=date.fromisoformat(e["expires"]),
             package=e.get("package"),
             line=where.value(("vulnerabilities", "exceptions", i)).line,
         )
         for i, e in enumerate(doc.get("exceptions", []))
     )
+    vex = tuple(
+        _file(v, where, ("vulnerabilities", "vex", i), base_dir)
+        for i, v in enumerate(doc.get("vex", []))
+    )
+    if doc.get("vex_attestations") and not has_signature:
+        raise YamlProblem(
+            where.key(("vulnerabilities", "vex_attestations")),
+            "vulnerabilities.vex_attestations: needs a signature section; its authorities "
+            "decide which VEX attestations are trusted",
+        )
     return VulnerabilityPolicy(
         fail_on=Severity[doc.get("fail_on", "high").upper()],
         ignore_unfixed=doc.get("ignore_unfixed", False),
         unknown_as=Severity[doc.get("unknown_as", "high").upper()],
         exceptions=exceptions,
         scanners=tuple(doc.get("scanners", DEFAULT_SCANNERS)),
+        baseline=_baseline(doc.get("baseline"), base_dir),
+        new_only=doc.get("new_only", False),
+        vex=tuple(p for p in vex if p is not None),
+        vex_attestations=doc.get("vex_attestations", False),
     )
 
 
@@ -544,13 +586,29 @@ def _signature(doc: dict[str, Any], where: SourceMap, base_dir: Path) -> Signatu
 def _build(doc: dict[str, Any], where: SourceMap, source: str, base_dir: Path) -> Policy:
     vulns, secrets, image = doc.get("vulnerabilities"), doc.get("secrets"), doc.get("image")
     base, signature = doc.get("base_image"), doc.get("signature")
+    trivy = doc.get("trivy")
     return Policy(
         source=source,
         version=int(doc["version"]),
         mode=doc.get("mode", "enforce"),
-        vulnerabilities=None if vulns is None else _vulnerabilities(vulns, where),
+        vulnerabilities=None
+        if vulns is None
+        else _vulnerabilities(vulns, where, base_dir, signature is not None),
         secrets=None if secrets is None else SecretsPolicy(fail=secrets.get("fail", True)),
         image=None if image is None else _image(image, where),
         base_image=None if base is None else _base_image(base),
         signature=None if signature is None else _signature(signature, where, base_dir),
+        trivy=None if trivy is None else _trivy(trivy, where),
     )
+
+
+def _trivy(doc: dict[str, Any], where: SourceMap) -> TrivyPolicy:
+    from gate.scanners.trivy_server import server_url
+
+    server = doc.get("server")
+    if server is not None:
+        try:
+            server = server_url(server)
+        except UsageError as error:
+            raise YamlProblem(where.value(("trivy", "server")), error.message) from None
+    return TrivyPolicy(server=server, token_env=doc.get("token_env", "TRIVY_TOKEN"))

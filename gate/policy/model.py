@@ -27,8 +27,19 @@ class VulnException:
     package: str | None = None
     line: int | None = None
 
-    def matches(self, ids: frozenset[str], package: str) -> bool:
-        return self.id in ids and (self.package is None or self.package == package)
+    def matches(
+        self, ids: frozenset[str], package: str, sources: frozenset[str] = frozenset()
+    ) -> bool:
+        """Whether this waives a finding with these ids, in ``package`` built from ``sources``.
+
+        Ids compare case-insensitively (``cve-2026-0001`` is ``CVE-2026-0001``; GHSA ids
+        are spelled either way), as the merge folds them. ``package`` names the binary
+        package or its source package, so one waiver for ``openssl`` covers ``libssl3``.
+        """
+        if self.package is not None and self.package != package and self.package not in sources:
+            return False
+        wanted = self.id.strip().upper()
+        return any(i.strip().upper() == wanted for i in ids)
 
     def expired(self, today: date) -> bool:
         """An exception is valid through its ``expires`` day and expired the day after."""
@@ -42,6 +53,10 @@ class VulnerabilityPolicy:
     unknown_as: Severity = Severity.HIGH
     exceptions: tuple[VulnException, ...] = ()
     scanners: tuple[str, ...] = DEFAULT_SCANNERS
+    baseline: str | None = None
+    new_only: bool = False
+    vex: tuple[Path, ...] = ()
+    vex_attestations: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,6 +118,14 @@ class SignaturePolicy:
 
 
 @dataclass(frozen=True)
+class TrivyPolicy:
+    """Where Trivy scans are judged: ``server`` makes every scan a client of that server."""
+
+    server: str | None = None
+    token_env: str = "TRIVY_TOKEN"  # noqa: S105 (the name of a variable)
+
+
+@dataclass(frozen=True)
 class Policy:
     source: str
     version: int = 1
@@ -113,3 +136,5 @@ class Policy:
     base_image: BaseImagePolicy | None = None
     signature: SignaturePolicy | None = None
     builtin: bool = False
+    sha256: str = ""
+    trivy: TrivyPolicy | None = None

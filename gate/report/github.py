@@ -32,7 +32,7 @@ from gate.errors import GateError, PolicyError, UsageError
 from gate.evidence import ExceptionRow, FindingRow, VulnerabilityEvidence
 from gate.masking import write_file
 from gate.model import CheckResult, Problem, Severity, Status, Verdict
-from gate.report.interface import Run
+from gate.report.interface import Run, finding_package_cell, listed_problems, package_cell
 from gate.report.sarif import repo_relative
 
 SEVERITY_OUTPUTS = ("critical", "high", "medium", "low", "unknown")
@@ -132,7 +132,7 @@ def _check_annotations(
         return
     kind = "warning" if verdict.mode == "warn" else "error"
     located = [p for p in check.findings if p.location is not None]
-    unlocated = [p for p in check.findings if p.location is None]
+    unlocated = [p for p in listed_problems(check) if p.location is None]
     for problem in located[:MAX_LOCATED_ANNOTATIONS]:
         assert problem.location is not None
         yield _command(
@@ -235,8 +235,8 @@ def _status_cell(status: str) -> str:
 def _vuln_rows(rows: Sequence[FindingRow]) -> list[list[str]]:
     return [
         [
-            md(row.id),
-            md(row.package),
+            _linked(row.id, row.url),
+            md(package_cell(row)),
             md(row.installed),
             md(", ".join(row.fixed)) or "-",
             md(row.judged_as.label),
@@ -246,12 +246,24 @@ def _vuln_rows(rows: Sequence[FindingRow]) -> list[list[str]]:
     ]
 
 
+_LINKABLE = re.compile(r"https?://[A-Za-z0-9\-._~:/?#@!$&'*+,;=%]+")
+
+
+def _linked(text: str, url: str) -> str:
+    """``[CVE-…](advisory)``: the finding's id linked to its advisory (Trivy ``PrimaryURL``,
+    Grype ``dataSource``), when the scanner gave an http(s) URL that needs no escaping."""
+    cell = md(text)
+    if _LINKABLE.fullmatch(url) and "(" not in url and ")" not in url:
+        return f"[{cell}]({url})"
+    return cell
+
+
 def _exception_rows(rows: Sequence[ExceptionRow], with_finding: bool) -> list[list[str]]:
     out = []
     for row in rows:
         cells = [md(row.id)]
         if with_finding:
-            cells.append(md(f"{row.finding or ''} in {row.finding_package or ''}"))
+            cells.append(md(f"{row.finding or ''} in {finding_package_cell(row)}"))
         else:
             cells.append(md(row.package or "any package"))
         cells += [md(row.expires), md(row.reason)]
@@ -261,6 +273,8 @@ def _exception_rows(rows: Sequence[ExceptionRow], with_finding: bool) -> list[li
 
 def _findings_section(check: CheckResult, max_rows: int) -> list[str]:
     problems = list(check.findings)
+    if problems and not all(isinstance(p.data, FindingRow) for p in problems):
+        problems = list(listed_problems(check))  # not the summary again
     if not problems or check.status is not Status.FAIL or max_rows <= 0:
         return []
     shown = problems[:max_rows]
@@ -294,6 +308,7 @@ def _exceptions_section(check: CheckResult) -> list[str]:
         (evidence.exceptions_applied, "Exceptions applied", True),
         (evidence.exceptions_expiring_soon, "Exceptions expiring within 14 days", False),
         (evidence.exceptions_expired, "Expired exceptions (no longer applied)", False),
+        (evidence.exceptions_unused, "Unused exceptions (waived nothing in this image)", False),
     )
     for rows, title, with_finding in sections:
         if not rows:
@@ -305,6 +320,56 @@ def _exceptions_section(check: CheckResult) -> list[str]:
             "",
             *_table(head, _exception_rows(rows, with_finding)),
         ]
+    return lines
+
+
+def _delta_section(check: CheckResult, max_rows: int) -> list[str]:
+    """The baseline delta and the VEX statements applied (see gate.checks.vulnerabilities)."""
+    evidence = check.evidence
+    if not isinstance(evidence, VulnerabilityEvidence):
+        return []
+    lines: list[str] = []
+    vex = evidence.vex_applied or ()
+    if vex:
+        rows = [
+            [
+                md(f"{r.finding} in {r.finding_package}"),
+                md(r.status),
+                md(r.justification or r.impact_statement),
+                md(r.author),
+                md(r.source),
+            ]
+            for r in vex[:max_rows]
+        ]
+        head = ("finding", "status", "justification", "author", "statement from")
+        lines += ["", f"**Waived by VEX** ({len(vex)})", "", *_table(head, rows)]
+    refused = evidence.vex_attestations_refused or ()
+    lines += [f"- VEX attestation refused: {md(text, width=300)}" for text in refused[:max_rows]]
+    unused = evidence.vex_unused or ()
+    if unused:
+        lines.append(f"- {len(unused)} VEX statement(s) matched nothing (see the JSON report)")
+    baseline = evidence.baseline
+    if baseline is not None:
+        counts = baseline.counts
+        lines += [
+            "",
+            f"**Since baseline** {md(baseline.source)}: {counts['new']} new, "
+            f"{counts['inherited']} inherited, {counts['fixed']} fixed"
+            + (" (only new findings fail)" if baseline.new_only else ""),
+        ]
+        lines += [f"- warning: {md(w)}" for w in baseline.warnings]
+        inherited = baseline.inherited[:max_rows]
+        if inherited:
+            rows = [
+                [
+                    md(r.id),
+                    md(r.package),
+                    md(r.judged_as.label),
+                    md("-" if r.days_present is None else f"{r.days_present} days"),
+                ]
+                for r in inherited
+            ]
+            lines += ["", *_table(("inherited", "package", "severity", "present for"), rows)]
     return lines
 
 
@@ -324,7 +389,10 @@ def _tools_line(verdict: Verdict) -> list[str]:
         if isinstance(info, Mapping):
             text = f"{name} {info.get('version') or '?'}"
             if info.get("db_built"):
-                text += f" (DB built {info['db_built']})"
+                source = f", from {info['db_source']}" if info.get("db_source") else ""
+                text += f" (DB built {info['db_built']}{source})"
+            else:
+                text += " (DB age unknown)"
         else:
             text = f"{name} {info}"
         parts.append(md(text, width=200))
@@ -354,6 +422,7 @@ def _verdict_section(verdict: Verdict, max_rows: int) -> list[str]:
     for check in verdict.checks:
         lines += _findings_section(check, max_rows)
         lines += _exceptions_section(check)
+        lines += _delta_section(check, max_rows)
         lines += _error_section(check)
     if verdict.notes:
         lines += ["", *(f"- {md(note, width=400)}" for note in verdict.notes)]

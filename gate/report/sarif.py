@@ -238,7 +238,7 @@ class SarifRenderer:
                 if rid not in rules:
                     index[rid] = len(rules)
                     rules[rid] = _rule(check, problem)
-                yield {
+                result: dict[str, Any] = {
                     "ruleId": rid,
                     "ruleIndex": index[rid],
                     "level": level(problem),
@@ -254,6 +254,12 @@ class SarifRenderer:
                         **{k: v for k, v in json_object(problem.data).items() if k in _RESULT_KEYS},
                     },
                 }
+                data = problem.data
+                state = data.baseline if isinstance(data, FindingRow) else None
+                if state is not None:
+                    # SARIF 2.1.0 §3.27.24: "new" or "unchanged" relative to the baseline.
+                    result["baselineState"] = "new" if state == "new" else "unchanged"
+                yield result
 
     def _run(self, verdict: Verdict, policy_source: str, automation: str) -> dict[str, Any]:
         rules: dict[str, dict[str, Any]] = {}

@@ -10,15 +10,15 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gate.evidence import FindingRow, VulnerabilityEvidence
+from gate.evidence import ExceptionRow, FindingRow, VulnerabilityEvidence
 from gate.model import CheckResult, Verdict
-from gate.report.interface import Run
+from gate.report.interface import Run, finding_package_cell, listed_problems, package_cell
 
 MAX_ROWS = 50
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _VULN_COLUMNS = (
     ("ID", "id"),
-    ("PACKAGE", "package"),
+    ("PACKAGE", "package_shown"),
     ("INSTALLED", "installed"),
     ("FIXED", "fixed"),
     ("SEVERITY", "severity_shown"),
@@ -55,8 +55,8 @@ def _exception_lines(evidence: VulnerabilityEvidence) -> list[str]:
     lines: list[str] = []
     for row in evidence.exceptions_applied:
         lines.append(
-            f"waived: {clean(row.finding)} in {clean(row.finding_package)} by exception "
-            f"{clean(row.id)} until {row.expires}: {clean(row.reason)}"
+            f"waived: {clean(row.finding)} in {clean(finding_package_cell(row))} "
+            f"by exception {clean(row.id)} until {row.expires}: {clean(row.reason)}"
         )
     for row in evidence.exceptions_expired:
         matches = ", ".join(row.would_match or ()) or "nothing found now"
@@ -66,7 +66,64 @@ def _exception_lines(evidence: VulnerabilityEvidence) -> list[str]:
         )
     for row in evidence.exceptions_expiring_soon:
         lines.append(f"expiring soon: exception {clean(row.id)} expires {row.expires}")
+    for row in evidence.exceptions_unused:
+        lines.append(
+            f"unused: exception {clean(_exception_name(row))} waived nothing in this image; "
+            "remove it, or check its id and package"
+        )
     return lines
+
+
+def _vex_lines(evidence: VulnerabilityEvidence) -> list[str]:
+    lines = [
+        f"vex: {clean(row.finding)} in {clean(row.finding_package)} is "
+        f"{clean(row.status)} ({clean(row.justification or row.impact_statement)}) "
+        f"by {clean(row.author)}, {clean(row.source)}"
+        for row in evidence.vex_applied or ()
+    ]
+    lines += [
+        f"vex statement unused: {clean(row.vulnerability)} {clean(row.status)} "
+        f"in {clean(row.source)}: {clean(row.why)}"
+        for row in (evidence.vex_unused or ())[:MAX_ROWS]
+    ]
+    lines += [
+        f"vex attestation refused: {clean(text)}"
+        for text in evidence.vex_attestations_refused or ()
+    ]
+    return lines
+
+
+def _baseline_lines(evidence: VulnerabilityEvidence) -> list[str]:
+    """The delta: counts, then the inherited findings (shown apart, with their age)."""
+    baseline = evidence.baseline
+    if baseline is None:
+        return []
+    counts = baseline.counts
+    lines = [
+        f"baseline {clean(baseline.source)}: {counts['new']} new, "
+        f"{counts['inherited']} inherited, {counts['fixed']} fixed since"
+        + (" (only new findings fail)" if baseline.new_only else "")
+    ]
+    lines += [f"baseline warning: {clean(text)}" for text in baseline.warnings]
+    for row in baseline.inherited[:MAX_ROWS]:
+        age = row.days_present
+        since = f", present {age} days (since {row.first_seen})" if age is not None else ""
+        verb = "inherited (not failing)" if baseline.new_only else "inherited"
+        lines.append(
+            f"{verb}: {clean(row.id)} in {clean(row.package)} ({row.judged_as.label}){since}"
+        )
+    lines += [
+        f"fixed since baseline: {clean(row.id)} in {clean(row.package)}"
+        for row in baseline.fixed[:MAX_ROWS]
+    ]
+    return lines
+
+
+def _exception_name(row: ExceptionRow) -> str:
+    """``CVE-… (package openssl, policy line 7)``: enough to find the entry in the policy."""
+    where = [f"package {row.package}"] if row.package else []
+    where += [f"policy line {row.policy_line}"] if row.policy_line else []
+    return f"{row.id} ({', '.join(where)})" if where else row.id
 
 
 def _agreement_lines(evidence: VulnerabilityEvidence) -> list[str]:
@@ -95,10 +152,13 @@ def _check_lines(check: CheckResult) -> list[str]:
     body: list[str] = []
     rows = [p.data for p in check.findings if isinstance(p.data, FindingRow)]
     if rows and len(rows) == len(check.findings):
-        shown = [{**r.as_json(), "severity_shown": _severity_shown(r)} for r in rows[:MAX_ROWS]]
+        shown = [
+            {**r.as_json(), "severity_shown": _severity_shown(r), "package_shown": package_cell(r)}
+            for r in rows[:MAX_ROWS]
+        ]
         body += table(shown, _VULN_COLUMNS)
     else:
-        for problem in check.findings[:MAX_ROWS]:
+        for problem in listed_problems(check)[:MAX_ROWS]:
             where = ""
             if problem.location is not None:
                 where = clean(problem.location.file)
@@ -110,6 +170,8 @@ def _check_lines(check: CheckResult) -> list[str]:
     evidence = check.evidence
     if isinstance(evidence, VulnerabilityEvidence):
         body += _exception_lines(evidence)
+        body += _vex_lines(evidence)
+        body += _baseline_lines(evidence)
         if evidence.no_os_packages:
             body.append("note: no OS packages were found (scratch or static image)")
         body += _agreement_lines(evidence)

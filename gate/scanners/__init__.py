@@ -11,19 +11,30 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import import_module
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 if TYPE_CHECKING:
     from gate.policy.model import Policy
     from gate.scanners.interface import Scanner
+    from gate.scanners.trivy_server import ServerEndpoint
+
+
+@dataclass(frozen=True)
+class ScanSettings:
+    """How this run scans, beyond the policy: where Trivy's scans go (only Trivy reads these)."""
+
+    trivy_server: ServerEndpoint | None = None
+    """Every Trivy scan is a client of this server (``gate.scanners.trivy_server``)."""
+    trivy_cache: Literal["memory", "fs"] = "memory"
 
 
 @dataclass(frozen=True)
 class ScannerEntry:
     """One scanner: its name (policy, CLI, reports), how it is shown, where it lives.
 
-    ``module`` defines ``for_policy(policy: Policy | None) -> Scanner``: the scanner set up
-    to look for what the policy judges (no policy: everything it can, to read a report).
+    ``module`` defines ``for_policy(policy: Policy | None, settings: ScanSettings) -> Scanner``:
+    the scanner set up to look for what the policy judges (no policy: everything it can, to
+    read a report), scanning as ``settings`` say.
     ``finds_secrets``: it reports secrets, so it runs when the policy judges them.
     """
 
@@ -37,8 +48,9 @@ class ScannerEntry:
         """The CLI option that hands the gate a saved report instead of running it."""
         return f"--{self.name}-report"
 
-    def create(self, policy: Policy | None = None) -> Scanner:
-        return cast("Scanner", import_module(self.module).for_policy(policy))
+    def create(self, policy: Policy | None = None, settings: ScanSettings | None = None) -> Scanner:
+        module = import_module(self.module)
+        return cast("Scanner", module.for_policy(policy, settings or ScanSettings()))
 
 
 SCANNERS: Mapping[str, ScannerEntry] = {

@@ -16,7 +16,8 @@ Why these choices:
 
 The JSON mirrored is Grype's presenter model (``grype/presenter/models``): ``matches[]``
 of ``{vulnerability{id, severity, fix{versions, state}, urls, dataSource},
-relatedVulnerabilities[]{id}, artifact{name, version, purl, locations[]{path}}}``, plus
+relatedVulnerabilities[]{id}, artifact{name, version, purl, locations[]{path},
+upstreams[]{name}}}``, plus
 ``source.target{userInput, imageID, repoDigests, manifestDigest, config}``, ``distro{name,
 version}`` and ``descriptor{name, version, db}``.
 
@@ -60,6 +61,7 @@ from gate.scanners.isolation import (
 
 if TYPE_CHECKING:
     from gate.policy.model import Policy
+    from gate.scanners import ScanSettings
 
 NAME = "grype"
 _FOUND_BY = frozenset({NAME})
@@ -209,7 +211,7 @@ class Grype:
         return parse_report(path)
 
 
-def for_policy(policy: Policy | None) -> Grype:
+def for_policy(policy: Policy | None, settings: ScanSettings) -> Grype:
     """Grype has one kind of finding; the policy changes nothing in how it runs."""
     return Grype()
 
@@ -262,6 +264,7 @@ def parse_report(path: Path, *, archive: bool = False) -> ScanReport:
         scanner=NAME,
         version=_opt(descriptor, "version", str, "descriptor") or "",
         db_built=_db_built(descriptor),
+        db_source="grype report (descriptor.db)" if _db_built(descriptor) else "",
         artifact=_artifact(target),
         digests=_digests(target, archive=archive),
         image_id=_image_id(target),
@@ -306,11 +309,12 @@ def _match(
         vuln.get("urls"),
         vuln.get("dataSource"),
     )
-    name, version, purl, locations = (
+    name, version, purl, locations, upstreams = (
         art.get("name"),
         art.get("version"),
         art.get("purl"),
         art.get("locations"),
+        art.get("upstreams"),
     )
     if not (
         type(vid) is str
@@ -324,8 +328,15 @@ def _match(
         and type(urls) in LIST_OR_NONE
         and type(locations) in LIST_OR_NONE
         and type(related) in LIST_OR_NONE
+        and type(upstreams) in LIST_OR_NONE
     ):
         return None
+    sources = EMPTY
+    if upstreams:
+        for entry in upstreams:
+            if type(entry) is not dict or type(entry.get("name")) not in STR_OR_NONE:
+                return None
+        sources = _sources(upstreams, name)
     versions = state = None
     if fix:
         versions, state = fix.get("versions"), fix.get("state")
@@ -380,7 +391,14 @@ def _match(
         purl=intern(purl, purl) if purl else "",
         target=intern(path, path) if type(path) is str else "",
         found_by=_FOUND_BY,
+        source_packages=sources,
     )
+
+
+def _sources(upstreams: list[dict[str, Any]], name: str) -> frozenset[str]:
+    """``artifact.upstreams[].name`` other than the package itself (Grype lists ``bash``
+    as the upstream of ``bash``): the source package(s) it was built from."""
+    return frozenset(u["name"] for u in upstreams if u.get("name") and u["name"] != name)
 
 
 def _vulnerability(match: Any, n: int) -> Vulnerability:
@@ -410,6 +428,10 @@ def _vulnerability(match: Any, n: int) -> Vulnerability:
     locations = _opt(art, "locations", list, f"{where}.artifact") or []
     first = locations[0] if locations and isinstance(locations[0], dict) else {}
     path = first.get("path")
+    upstreams = _opt(art, "upstreams", list, f"{where}.artifact") or []
+    for entry in upstreams:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str | None):
+            _fail(f"`{where}.artifact.upstreams` holds an entry that is not {{name}}")
     return Vulnerability(
         id=vid,
         package=name,
@@ -422,6 +444,7 @@ def _vulnerability(match: Any, n: int) -> Vulnerability:
         purl=_opt(art, "purl", str, f"{where}.artifact") or "",
         target=path if isinstance(path, str) else "",
         found_by=_FOUND_BY,
+        source_packages=_sources(upstreams, name),
     )
 
 

@@ -19,25 +19,34 @@ Why these choices:
   ``TRIVY_ENV_ALLOWED`` passes: the cache and DB location, mirrors and offline switches,
   registry credentials and TLS trust. Flags are also passed for what the gate decides:
   the output, the scanners, the timeout (Trivy's own default of 5 min would otherwise cut
-  a longer ``--scanner-timeout`` short), and ``--list-all-pkgs=false`` (0.76 lists every
-  package by default, which only bloats the report).
+  a longer ``--scanner-timeout`` short), and ``--list-all-pkgs=true`` (0.76's default,
+  pinned): a finding names only its binary package, and ``Packages[]`` is where Trivy
+  writes the source package (``SrcName``) that waivers may name.
 - **Scanners follow the policy.** ``Trivy(scanners=...)`` defaults to Trivy's own image
   default, ``vuln,secret``; the gate passes ``{"vuln"}`` when the policy has no
   ``secrets`` section, since secret scanning reads every file of the image and a section
   the policy does not have is never gathered.
-- **No shared scan cache unless asked for.** Trivy's default ``fs`` cache is a bolt
-  database it locks exclusively, giving up after 5 s, so two Trivy runs at once (``gate
-  check --parallel`` over several images) failed with "cache may be in use by another
-  process". The gate passes ``--cache-backend memory`` unless ``TRIVY_CACHE_BACKEND`` is
-  set; the vulnerability DB is still read from the cache directory, and a CI job starts
-  with no layer cache to reuse anyway.
+- **Layer analyses are shared, never locked against each other.** Trivy's default ``fs``
+  cache is a bolt database it locks exclusively, giving up after 5 s, so two Trivy runs
+  at once failed with "cache may be in use by another process". A ``Trivy`` runs either
+  as a client of a Trivy server (``server``: ``--server URL``, the token in
+  ``TRIVY_TOKEN``; the server owns the cache, see ``gate.scanners.trivy_server``), or
+  alone with ``cache`` ``fs`` (the user's cache, when the gate runs one Trivy at a time)
+  or ``memory`` (the default, safe for parallel scans). ``TRIVY_CACHE_BACKEND``, when
+  set, is the user's choice and is left alone. A standalone ``fs`` scan that finds the
+  cache locked by another process is run again with ``memory``: same findings.
 - **Streaming.** Findings are read with ``gate.scanners._stream`` (one pass, memory
-  bounded by what is kept). ``Packages``, misconfigurations and licences are discarded
-  unread.
+  bounded by what is kept). Of ``Packages`` only ``Identifier.UID`` and a ``SrcName``
+  that differs from ``Name`` are kept; misconfigurations and licences are discarded unread.
+- **DB age.** Trivy's JSON has no DB timestamp. After a scan the gate asks the same Trivy,
+  in the same environment, ``trivy version --format json``: ``VulnerabilityDB.UpdatedAt``
+  of the DB now in the cache (the scan downloads it first, if it does). A saved report's
+  DB age is unknown.
 
 The JSON read is Trivy's ``types.Report`` (SchemaVersion 2): ``Trivy.Version``,
 ``ArtifactName``, ``Metadata{OS{Family,Name}, ImageID, RepoDigests, ImageConfig}`` and
-``Results[]{Target, Vulnerabilities[], Secrets[]}``. A field of the wrong type, a
+``Results[]{Target, Packages[]{Name, SrcName, Identifier{UID}}, Vulnerabilities[],
+Secrets[]}``; a finding's ``PkgIdentifier.UID`` names its package. A field of the wrong type, a
 result that is not an object, or a finding without ``VulnerabilityID``/``PkgName`` (or a
 secret without ``RuleID``) refuses the whole report: a partial reading would be a silent
 pass.
@@ -46,9 +55,12 @@ pass.
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from gate.errors import ScannerError
 from gate.model import ScanReport, ScanTarget, Secret, Severity, Vulnerability
@@ -59,6 +71,7 @@ from gate.scanners._json import (
     STR_OR_NONE,
     ReportFields,
 )
+from gate.scanners._process import read_output, run_tool
 from gate.scanners._stream import Parents, stream_report
 from gate.scanners.credentials import forwarded_credentials
 from gate.scanners.isolation import (
@@ -66,12 +79,13 @@ from gate.scanners.isolation import (
     Workspace,
     existing_files,
     ignored_variables,
-    run_isolated,
     scanner_environment,
 )
+from gate.scanners.trivy_server import CACHE_LOCKED, TOKEN_VARIABLE, ServerEndpoint
 
 if TYPE_CHECKING:
     from gate.policy.model import Policy
+    from gate.scanners import ScanSettings
 
 NAME = "trivy"
 SCHEMA_VERSION = 2
@@ -81,7 +95,7 @@ DEFAULT_SCANNERS = frozenset({"vuln", "secret"})
 KNOWN_SCANNERS = frozenset({"vuln", "secret", "misconfig", "license"})
 _FOUND_BY = frozenset({NAME})
 _NO_OS = frozenset({"", "none"})
-_IGNORED_ARRAYS = ("Packages", "Misconfigurations", "Licenses", "CustomResources")
+_IGNORED_ARRAYS = ("Misconfigurations", "Licenses", "CustomResources")
 
 ENV_PREFIX = "TRIVY_"
 TRIVY_ENV_ALLOWED = frozenset(
@@ -119,7 +133,8 @@ TRIVY_ENV_ALLOWED = frozenset(
 Left out on purpose: ``TRIVY_INSECURE`` (it turns off TLS verification for the DB download
 too, so a network attacker could serve an empty DB; use ``--insecure-registry HOST``, or
 ``TRIVY_CACERT``/``SSL_CERT_FILE`` for a private CA), and ``TRIVY_SERVER``/``TRIVY_TOKEN``
-(a Trivy server judges with its own DB and settings, which the gate cannot pin)."""
+(a Trivy server judges with its own DB; the gate makes a scan a client of one only when
+asked on its own command line or in the policy: ``gate.scanners.trivy_server``)."""
 
 _ENV_PATHS = frozenset(
     {"TRIVY_CACHE_DIR", "TRIVY_CACERT", "TRIVY_REDIS_CA", "TRIVY_REDIS_CERT", "TRIVY_REDIS_KEY"}
@@ -146,7 +161,7 @@ PINNED_FLAGS = (
     "--image-config-scanners=",  # Trivy's default: none
     "--sbom-sources=",  # analyse the image itself, never an SBOM someone attached to it
     "--enable-modules=",  # no WASM module (see --module-dir)
-    "--list-all-pkgs=false",  # only findings, not every package (smaller report)
+    "--list-all-pkgs=true",  # 0.76's default: Packages[] holds each finding's SrcName
 )
 """Every ``trivy image`` flag that decides what is found or how it is rated (Trivy 0.76's
 flag list), given explicitly so that no variable or config file can override it; plus
@@ -160,11 +175,33 @@ WORKDIR_FILES = ("trivy.yaml", ".trivyignore", "trivy-secret.yaml")
 ``--ignorefile``, ``--secret-config``). ``.trivyignore.yaml`` is read only when
 ``--ignorefile`` names it."""
 
-_FIELDS = "id package installed severity fixed aliases title status url purl target found_by"
+_FIELDS = (
+    "id package installed severity fixed aliases title status url purl target found_by"
+    " source_packages"
+)
 """``Vulnerability``'s fields in order: the hot path passes them by position (keyword
 arguments cost 0.6 µs more per finding), so a change to the model fails here, loudly."""
 if " ".join(f.name for f in dataclasses.fields(Vulnerability)) != _FIELDS:  # pragma: no cover
     raise ImportError("gate.model.Vulnerability's fields changed; update gate.scanners.trivy")
+
+
+VERSION_TIMEOUT = 30.0
+"""Seconds for ``trivy version``, which only reads the DB's metadata.json."""
+
+
+def db_updated_at(version_json: str) -> str | None:
+    """``VulnerabilityDB.UpdatedAt`` from ``trivy version --format json``; None if absent.
+
+    Display only (the DB's age is shown, never judged), so output that is not the
+    expected JSON gives None ("unknown") rather than an error.
+    """
+    try:
+        info = json.loads(version_json)
+    except ValueError:
+        return None
+    db = info.get("VulnerabilityDB") if isinstance(info, dict) else None
+    updated = db.get("UpdatedAt") if isinstance(db, dict) else None
+    return updated if isinstance(updated, str) and updated else None
 
 
 class Trivy:
@@ -182,6 +219,8 @@ class Trivy:
         scanners: Iterable[str] = DEFAULT_SCANNERS,
         executable: str = "trivy",
         env: Mapping[str, str] | None = None,
+        server: ServerEndpoint | None = None,
+        cache: Literal["memory", "fs"] = "memory",
     ) -> None:
         chosen = frozenset(scanners)
         unknown = chosen - KNOWN_SCANNERS
@@ -190,6 +229,8 @@ class Trivy:
         self.scanners = chosen
         self._executable = executable
         self._env = dict(env or {})
+        self.server = server
+        self.cache = cache
 
     def command(
         self,
@@ -217,8 +258,7 @@ class Trivy:
             "--timeout",
             f"{max(timeout, 1.0):.0f}s",
         ]
-        if not environ.get("TRIVY_CACHE_BACKEND"):
-            argv += ["--cache-backend", "memory"]
+        argv += self._cache_flags(environ)
         if target.platform:
             # The target is already the chosen manifest, which Trivy 0.76 scans whatever
             # --platform says; passed so an index could never be resolved by its default.
@@ -233,6 +273,14 @@ class Trivy:
         else:  # pragma: no cover: ScanTarget.kind is a closed Literal
             raise ValueError(f"unknown scan target kind {target.kind!r}")
         return argv
+
+    def _cache_flags(self, environ: Mapping[str, str]) -> list[str]:
+        """Where layer analyses are kept: the server's cache, or the backend chosen here."""
+        if self.server is not None:
+            return ["--server", self.server.url]  # the token travels in TRIVY_TOKEN
+        if environ.get("TRIVY_CACHE_BACKEND"):
+            return []
+        return ["--cache-backend", self.cache]
 
     def invocation(
         self,
@@ -251,6 +299,15 @@ class Trivy:
         )
         if target.kind == "registry":
             env.update(forwarded_credentials(env, "TRIVY_USERNAME", "TRIVY_PASSWORD"))
+        if self.server is not None and self.server.token:
+            env[TOKEN_VARIABLE] = self.server.token  # never argv: /proc/PID/cmdline is public
+        if self.server is not None and target.insecure and self.server.url.startswith("https:"):
+            # Trivy hands --insecure to its server client too (ScannerOption.Insecure).
+            raise ScannerError(
+                "trivy: an --insecure-registry image cannot be scanned through a remote Trivy "
+                "server: Trivy's --insecure would also stop verifying the server's TLS "
+                "certificate, and the server decides the findings"
+            )
         output = workspace.report(NAME)
         argv = self.command(target, output, timeout=timeout, workspace=workspace, environ=env)
         return Invocation(tuple(argv), env, workspace.cwd)
@@ -268,30 +325,70 @@ class Trivy:
         return found
 
     def scan(self, target: ScanTarget, *, timeout: float) -> ScanReport:
-        report = run_isolated(
-            NAME,
-            timeout=timeout,
-            invocation=lambda workspace, environ, cwd: self.invocation(
-                target, workspace, timeout=timeout, environ=environ, cwd=cwd
-            ),
-            parse=parse_report,
+        try:
+            return self._scan(target, timeout=timeout)
+        except ScannerError as error:
+            if self.server is not None:  # the token must not reach the report
+                raise ScannerError(
+                    self.server.scrub(error.message), detail=self.server.scrub(error.detail)
+                ) from None
+            if self.cache != "fs" or CACHE_LOCKED not in error.detail:
+                raise
+        # Another Trivy holds the cache's lock: the same scan, without the shared cache.
+        alone = Trivy(scanners=self.scanners, executable=self._executable, env=self._env)
+        return alone._scan(target, timeout=timeout)
+
+    def _scan(self, target: ScanTarget, *, timeout: float) -> ScanReport:
+        if self.server is not None and self.server.ready is not None:
+            self.server.ready()  # a local server still starting up
+        with tempfile.TemporaryDirectory(prefix="gate-trivy-") as tmp:
+            workspace = Workspace.create(Path(tmp))
+            run = self.invocation(
+                target, workspace, timeout=timeout, environ=os.environ, cwd=Path.cwd()
+            )
+            done = run_tool(
+                run.argv, tool=NAME, timeout=timeout, env=run.env, inherit_env=False, cwd=run.cwd
+            )
+            report = read_output(done, workspace.report(NAME), tool=NAME, parse=parse_report)
+            built = self._db_updated_at(run)
+        return dataclasses.replace(
+            report,
+            secrets_scanned="secret" in self.scanners,
+            db_built=built,
+            db_source="trivy version (VulnerabilityDB.UpdatedAt)" if built else "",
         )
-        return dataclasses.replace(report, secrets_scanned="secret" in self.scanners)
+
+    def _db_updated_at(self, run: Invocation) -> str | None:
+        """The DB's ``UpdatedAt`` as this Trivy reports it; None when it cannot say."""
+        try:
+            done = run_tool(
+                (self._executable, "version", "--format", "json"),
+                tool=NAME,
+                timeout=VERSION_TIMEOUT,
+                env=run.env,
+                inherit_env=False,
+                cwd=run.cwd,
+            )
+        except ScannerError:
+            return None  # display only: the scan itself succeeded
+        return db_updated_at(done.stdout)
 
     def parse_report(self, path: Path) -> ScanReport:
         return parse_report(path)
 
 
-def for_policy(policy: Policy | None) -> Trivy:
-    """Trivy told to look only for what the policy judges (without one: its own default)."""
+def for_policy(policy: Policy | None, settings: ScanSettings) -> Trivy:
+    """Trivy told to look only for what the policy judges (without one: its own default),
+    and where to scan: through a Trivy server, with which layer cache (``settings``)."""
+    server, cache = settings.trivy_server, settings.trivy_cache
     if policy is None:
-        return Trivy()
+        return Trivy(server=server, cache=cache)
     kinds = []
     if policy.vulnerabilities is not None and NAME in policy.vulnerabilities.scanners:
         kinds.append("vuln")
     if policy.secrets is not None and policy.secrets.fail:
         kinds.append("secret")
-    return Trivy(scanners=kinds)
+    return Trivy(scanners=kinds, server=server, cache=cache)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -308,7 +405,7 @@ def _split_fixed(text: str) -> tuple[str, ...]:
     if "," not in text:
         stripped = text.strip()
         return (stripped,) if stripped else ()
-    return tuple(part for part in (p.strip() for p in text.split(",")) if part)
+    return tuple(filter(None, map(str.strip, text.split(","))))  # in C: no frame per part
 
 
 class _Reader:
@@ -335,6 +432,11 @@ class _Reader:
         self._target: str | None = None
         self._result_start = 0  # index in ``vulnerabilities`` of the result's first finding
         self._secrets_in_result = 0
+        # Each finding's PkgIdentifier.UID, in order, and the source package of each UID
+        # whose SrcName differs from its Name: joined in ``finish`` (Packages may come
+        # before or after the findings in the file).
+        self._uids: list[str | None] = []
+        self._sources: dict[str, str] = {}
 
     def _share(self, text: str) -> str:
         return self._intern(text, text)
@@ -390,7 +492,10 @@ class _Reader:
         url = get("PrimaryURL")
         vendor_ids = get("VendorIDs")
         identifier = get("PkgIdentifier")
-        purl = identifier.get("PURL") if type(identifier) is dict else None
+        if type(identifier) is dict:
+            purl, uid = identifier.get("PURL"), identifier.get("UID")
+        else:
+            purl = uid = None
         if not (
             type(vid) is str
             and vid
@@ -403,6 +508,7 @@ class _Reader:
             and type(title) in STR_OR_NONE
             and type(url) in STR_OR_NONE
             and type(purl) in STR_OR_NONE
+            and type(uid) in STR_OR_NONE
             and type(identifier) in DICT_OR_NONE
             and type(vendor_ids) in LIST_OR_NONE
         ):
@@ -427,6 +533,7 @@ class _Reader:
             elif fixed.strip():
                 fixes = (fixed.strip(),)
         intern = self._intern
+        self._uids.append(uid)
         self.vulnerabilities.append(
             Vulnerability(  # positional: 30 ms less per 50,000 (order pinned: _FIELDS)
                 vid,
@@ -441,6 +548,7 @@ class _Reader:
                 purl or "",
                 target or "",
                 _FOUND_BY,
+                EMPTY,
             )
         )
 
@@ -459,7 +567,34 @@ class _Reader:
         _strings(item, "VendorIDs", where)
         identifier = _opt(item, "PkgIdentifier", dict, where) or {}
         _opt(identifier, "PURL", str, f"{where}.PkgIdentifier")
+        _opt(identifier, "UID", str, f"{where}.PkgIdentifier")
         _fail(f"`{where}` is not a Trivy finding")  # pragma: no cover: one check above fails
+
+    def package(self, item: Any, parents: Parents) -> None:
+        """One ``Results[].Packages[]`` entry: remember its source package, if another.
+
+        Thousands per image: the well-typed entry is read inline, and only a mistyped one
+        builds its position for the error.
+        """
+        if type(item) is dict:
+            name, source, identifier = item.get("Name"), item.get("SrcName"), item.get("Identifier")
+            uid = identifier.get("UID") if type(identifier) is dict else None
+            if (
+                type(name) in STR_OR_NONE
+                and type(source) in STR_OR_NONE
+                and type(identifier) in DICT_OR_NONE
+                and type(uid) in STR_OR_NONE
+            ):
+                if uid and source and source != name:
+                    self._sources[uid] = self._share(source)
+                return
+        where = f"{self._where(parents)}.Packages[]"
+        if not isinstance(item, dict):
+            _fail(f"`{where}` is not an object")
+        for key in ("Name", "SrcName"):
+            _opt(item, key, str, where)
+        _opt(_opt(item, "Identifier", dict, where) or {}, "UID", str, f"{where}.Identifier")
+        _fail(f"`{where}` is not a Trivy package")  # pragma: no cover: one check above fails
 
     def secret(self, item: Any, parents: Parents) -> None:
         """One ``Results[].Secrets[]`` entry (few per image; clarity over speed)."""
@@ -485,7 +620,17 @@ class _Reader:
         )
 
     def finish(self) -> tuple[tuple[Vulnerability, ...], tuple[Secret, ...]]:
-        """Fill in the targets that came after their findings in the file."""
+        """Fill in the targets that came after their findings in the file, and the source
+        package of each finding whose package Trivy listed with another ``SrcName``."""
+        sources = self._sources
+        if sources:
+            found = self.vulnerabilities
+            for index, uid in enumerate(self._uids):
+                source = sources.get(uid) if uid else None
+                if source is not None and source != found[index].package:
+                    found[index] = dataclasses.replace(
+                        found[index], source_packages=frozenset({source})
+                    )
         for index, result in self.untargeted_vulns:
             target = _opt(result, "Target", str, "Results[]") or ""
             self.vulnerabilities[index] = dataclasses.replace(
@@ -524,6 +669,7 @@ def parse_report(path: Path) -> ScanReport:
     """
     reader = _Reader()
     arrays: dict[str, Any] = {
+        "Results.item.Packages": reader.package,
         "Results.item.Vulnerabilities": reader.vulnerability,
         "Results.item.Secrets": reader.secret,
     }

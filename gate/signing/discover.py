@@ -5,12 +5,17 @@ Where cosign puts them (and where ``cosign verify`` v3 looks, bundles first):
 * Sigstore bundles: manifests whose ``subject`` is the image and whose ``artifactType`` is
   ``application/vnd.dev.sigstore.bundle.v0.3+json``, listed by the OCI referrers API, or, on a
   registry without it, by the fallback index tagged ``sha256-<hex>`` (OCI distribution spec,
-  "Referrers Tag Schema"); each holds the bundle JSON as its layer;
+  "Referrers Tag Schema"); each holds the bundle JSON as its layer. The listing's
+  ``artifactType`` is often not the manifest's: go-containerregistry's registry and its
+  fallback-tag writer (which cosign v2 pushes with) put the config's media type there. So, as
+  ``cosign verify`` reads every referrer (``cosign.GetBundles``), a referrer listed with a
+  config media type or none is fetched too, and is a bundle if it holds a bundle layer;
 * legacy: the manifest tagged ``sha256-<hex>.sig``, one ``simplesigning`` layer per signature
   (cosign's ``ociremote.SignatureTag``); other layer types are not signatures and are skipped.
 
 Cost: legacy is one manifest request plus one blob request per signature layer; bundles are
-one referrers (or fallback index) request plus a manifest and a blob per bundle.
+one referrers (or fallback index) request plus a manifest and a blob per bundle, and a
+manifest per referrer listed without a type of its own.
 
 A missing tag means "no signatures there". A registry that cannot be reached or refuses is a
 ``RegistryError`` (exit 2): the gate cannot know what it would have found. Material the
@@ -32,6 +37,12 @@ from gate.oci import mediatypes
 from gate.oci.digests import is_digest
 from gate.signing.bundle import BUNDLE_ARTIFACT_TYPE
 from gate.signing.legacy import SIMPLE_SIGNING, LegacySignature
+
+#: What a listing shows for a referrer when it took the config's media type instead of the
+#: manifest's ``artifactType`` (or had neither): not a type, so the manifest must tell.
+UNTYPED_REFERRER = frozenset(
+    {"", "application/vnd.oci.empty.v1+json", "application/vnd.oci.image.config.v1+json"}
+)
 
 #: Payloads are a few hundred bytes and bundles a few KiB; anything huge is not cosign's.
 MAX_PAYLOAD_BYTES = 1 << 20
@@ -144,24 +155,37 @@ def find_legacy(
 def _bundle_descriptors(
     client: SignatureRegistry, name: str, repo: str, digest: str
 ) -> tuple[str, list[dict[str, Any]] | str]:
-    """Where bundles were looked for, and their descriptors or why the list was refused."""
-    referrers = client.get_referrers(repo, digest, BUNDLE_ARTIFACT_TYPE)
+    """Where bundles were looked for, and the descriptors that may be bundles (listed as one,
+    or untyped) or why the list was refused.
+
+    No ``artifactType`` filter is asked of the registry: one that filters by the config's type
+    would hide cosign v2's bundles.
+    """
+    referrers = client.get_referrers(repo, digest)
     if referrers is not None:
-        return f"{name} referrers API for {digest}", referrers
-    tag = digest.replace(":", "-")
-    where = f"{name}:{tag} (referrers fallback index)"
-    index = _manifest_or_none(client, repo, tag, [mediatypes.OCI_INDEX])
-    if isinstance(index, str):
-        return where, index
-    manifests = index.document.get("manifests") if index is not None else []
-    if not isinstance(manifests, list):
-        return where, f"the referrers fallback index {name}:{tag} has no manifests list"
+        where = f"{name} referrers API for {digest}"
+        manifests: list[Any] = referrers
+    else:
+        tag = digest.replace(":", "-")
+        where = f"{name}:{tag} (referrers fallback index)"
+        index = _manifest_or_none(client, repo, tag, [mediatypes.OCI_INDEX])
+        if isinstance(index, str):
+            return where, index
+        listed = index.document.get("manifests") if index is not None else []
+        if not isinstance(listed, list):
+            return where, f"the referrers fallback index {name}:{tag} has no manifests list"
+        manifests = listed
     wanted = [
         m
         for m in manifests
-        if isinstance(m, dict) and m.get("artifactType") == BUNDLE_ARTIFACT_TYPE
+        if isinstance(m, dict) and (m.get("artifactType") == BUNDLE_ARTIFACT_TYPE or _untyped(m))
     ]
     return where, wanted
+
+
+def _untyped(descriptor: Mapping[str, Any]) -> bool:
+    listed = descriptor.get("artifactType")
+    return listed is None or (isinstance(listed, str) and listed in UNTYPED_REFERRER)
 
 
 def find_bundles(
@@ -192,6 +216,10 @@ def find_bundles(
             None,
         )
         if layer is None:
+            if _untyped(descriptor) and manifest.document.get("artifactType") != (
+                BUNDLE_ARTIFACT_TYPE
+            ):
+                continue  # another kind of referrer (an SBOM, an attestation): not a bundle
             found.append(Found("bundle", at, problem="the referrer has no bundle layer"))
             continue
         data, problem = _blob(client, repo, layer, MAX_BUNDLE_BYTES)

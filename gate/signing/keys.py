@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import string
 from typing import TypeAlias
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -100,5 +101,35 @@ def b64decode(text: object, what: str) -> bytes:
     cleaned = text.replace("\r", "").replace("\n", "")
     try:
         return base64.b64decode(cleaned, validate=True)
+    except (binascii.Error, ValueError):
+        raise Refused(f"{what} is not valid base64") from None
+
+
+_STANDARD = frozenset(string.ascii_letters + string.digits + "+/")
+_URL_SAFE = frozenset(string.ascii_letters + string.digits + "-_")
+
+
+def b64decode_protojson(text: object, what: str) -> bytes:
+    """A ``bytes`` field of protobuf JSON (a Sigstore bundle), read as protojson's
+    ``unmarshalBytes`` does: the URL-safe alphabet if ``-`` or ``_`` occurs, else the standard
+    one; padded if the text's length is a multiple of 4, else unpadded; line breaks ignored
+    (Go's base64). A real bundle is padded standard base64; the rest is what cosign accepts.
+    """
+    if not isinstance(text, str):
+        raise Refused(f"{what} is missing or not a string")
+    url_safe = "-" in text or "_" in text
+    padded = len(text) % 4 == 0
+    cleaned = text.replace("\r", "").replace("\n", "")
+    body = cleaned.rstrip("=") if padded else cleaned
+    if (
+        not set(body) <= (_URL_SAFE if url_safe else _STANDARD)
+        or len(cleaned) % 4 == 1
+        or (padded and (len(cleaned) % 4 or len(cleaned) - len(body) > 2))
+    ):
+        raise Refused(f"{what} is not valid base64")
+    if url_safe:
+        body = body.translate(str.maketrans("-_", "+/"))
+    try:
+        return base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
     except (binascii.Error, ValueError):
         raise Refused(f"{what} is not valid base64") from None

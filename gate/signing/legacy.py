@@ -23,16 +23,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from gate.signing import Refused
 from gate.signing.authority import Context, KeyAuthority, KeylessAuthority, Verifier
-from gate.signing.fulcio import load_certificate, load_chain, verify_fulcio
+from gate.signing.fulcio import check_validity, load_certificate, load_chain, verify_fulcio
 from gate.signing.keys import PublicKey, as_public_key, b64decode, spki_der, verifies
 from gate.signing.tlog import RekorEntry, hashedrekord, parse_legacy_bundle, verify_set
 
@@ -42,6 +44,7 @@ CERTIFICATE = "dev.sigstore.cosign/certificate"
 CHAIN = "dev.sigstore.cosign/chain"
 BUNDLE = "dev.sigstore.cosign/bundle"
 COSIGN_TYPE = "cosign container image signature"
+_NOW = "the current time (no tlog entry dates the signature)"
 
 
 @dataclass(frozen=True)
@@ -52,10 +55,39 @@ class LegacySignature:
     annotations: Mapping[str, str]
 
 
+def _finite(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError("number out of range")
+    return number
+
+
+def _integer(text: str) -> int:
+    _finite(text)  # Go decodes a JSON number into float64, or fails
+    return int(text)
+
+
+def _no_constant(text: str) -> object:
+    raise ValueError(f"{text} is not JSON")
+
+
+def loads_as_go(payload: bytes, **hooks: Any) -> Any:
+    """JSON as Go reads it (encoding/json, protojson) where Python's ``json`` is laxer: UTF-8
+    only, no byte-order mark, no ``NaN``/``Infinity``, no number beyond float64. Invalid UTF-8,
+    which Go replaces and reads on, is refused: stricter, never laxer."""
+    return json.loads(
+        payload.decode("utf-8"),
+        parse_constant=_no_constant,
+        parse_float=_finite,
+        parse_int=_integer,
+        **hooks,
+    )
+
+
 def check_payload(payload: bytes, digest: str) -> None:
     """cosign's simple-signing claim checks: the type, then the manifest digest."""
     try:
-        document = json.loads(payload)
+        document = loads_as_go(payload)
         critical = document["critical"]
         kind = critical.get("type")
         claimed = critical.get("image", {}).get("docker-manifest-digest")
@@ -114,9 +146,16 @@ def _verify_key(
     if not verifies(authority.key, signature, sig.payload):
         raise Refused(f"wrong key: the signature does not verify under {authority.name}'s key")
     entry = _tlog_entry(sig, ctx)
+    when, label = ctx.now, _NOW
     if entry is not None:
-        verify_set(entry, ctx.trust)
+        when, label = verify_set(entry, ctx.trust), "integratedTime"
         _check_entry_matches(entry, sig, signature, authority.key)
+    attached = sig.annotations.get(CERTIFICATE)
+    if attached:
+        # cosign's verifyInternal reads ``sig.Cert()`` and runs ``CheckExpiry`` on it even
+        # when a key verified the signature: a certificate that does not parse, or was not
+        # valid at the signature's time, refuses it there too.
+        check_validity(load_certificate(attached, "the certificate annotation"), when, label)
 
 
 def _verify_keyless(
@@ -129,7 +168,7 @@ def _verify_keyless(
     chain = load_chain(sig.annotations.get(CHAIN), "the chain annotation")
     entry = _tlog_entry(sig, ctx)
     when: datetime = ctx.now
-    label = "the current time (no tlog entry dates the signature)"
+    label = _NOW
     if entry is not None:
         when, label = verify_set(entry, ctx.trust), "integratedTime"
         _check_entry_matches(entry, sig, signature, cert)

@@ -21,7 +21,7 @@ import rfc8785
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from gate.signing import Refused
-from gate.signing.keys import b64decode, verifies
+from gate.signing.keys import b64decode, b64decode_protojson, verifies
 from gate.signing.trust import TrustRoot
 
 
@@ -96,11 +96,11 @@ def parse_bundle_entry(entry: dict[str, Any]) -> RekorEntry:
         promise = entry.get("inclusionPromise") or {}
         set_b64 = promise.get("signedEntryTimestamp")
         return RekorEntry(
-            body=b64decode(entry.get("canonicalizedBody"), "canonicalizedBody"),
+            body=b64decode_protojson(entry.get("canonicalizedBody"), "canonicalizedBody"),
             integrated_time=_integer(entry.get("integratedTime"), "integratedTime"),
             log_index=_integer(entry.get("logIndex"), "logIndex"),
-            log_id=b64decode(entry.get("logId", {}).get("keyId"), "logId"),
-            signed_entry_timestamp=b64decode(set_b64, "the SET") if set_b64 else None,
+            log_id=b64decode_protojson(entry.get("logId", {}).get("keyId"), "logId"),
+            signed_entry_timestamp=b64decode_protojson(set_b64, "the SET") if set_b64 else None,
         )
     except AttributeError:
         raise Refused("the bundle's tlog entry is not of the Sigstore shape") from None
@@ -142,17 +142,25 @@ def _body(entry: RekorEntry) -> dict[str, Any]:
     return body
 
 
+def _check_version(body: dict[str, Any]) -> None:
+    """Rekor defines hashedrekord and dsse at v0.0.1 only; cosign unmarshals the body by kind
+    and version (and v2.6.5 crashes on a body without ``apiVersion``)."""
+    if body.get("apiVersion") != "0.0.1":
+        raise Refused(f"the tlog entry's apiVersion {body.get('apiVersion')!r} is not 0.0.1")
+
+
 def hashedrekord(entry: RekorEntry) -> HashedRekord:
     body = _body(entry)
     if body.get("kind") != "hashedrekord":
         raise Refused(f"the tlog entry is a {body.get('kind')!r} entry, not hashedrekord")
+    _check_version(body)
     try:
         spec = body["spec"]
         data_hash = spec["data"]["hash"]
         signature = spec["signature"]
         return HashedRekord(
             hash_algorithm=str(data_hash["algorithm"]),
-            hash_hex=str(data_hash["value"]).lower(),
+            hash_hex=str(data_hash["value"]),  # compared as written, as cosign's VerifyBundle
             signature=b64decode(signature["content"], "the tlog entry's signature"),
             verifier_pem=b64decode(signature["publicKey"]["content"], "the tlog entry's key"),
         )
@@ -172,6 +180,7 @@ def dsse_record(entry: RekorEntry) -> DsseRecord:
     body = _body(entry)
     if body.get("kind") != "dsse":
         raise Refused(f"the tlog entry is a {body.get('kind')!r} entry, not dsse")
+    _check_version(body)
     try:
         spec = body["spec"]
         if spec["payloadHash"]["algorithm"] != "sha256":

@@ -77,6 +77,19 @@ FAULTS: dict[str, tuple[str, bytes]] = {
         b"version: 1\nvulnerabilities:\n  exceptions:\n"
         b"    - {id: CVE-2026-0001, expires: 2027-03-31}\n",
     ),
+    "exception reason left as an import placeholder": (
+        "policy.yml:4:35: vulnerabilities.exceptions[0].reason: 'TODO: review' is a placeholder",
+        b"version: 1\nvulnerabilities:\n  exceptions:\n"
+        b"    - {id: CVE-2026-0001, reason: 'TODO: review', expires: 2027-03-31}\n",
+    ),
+    "VEX file that does not exist": (
+        "policy.yml:3:9: vulnerabilities.vex[0]: file 'app.openvex.json' not found",
+        b"version: 1\nvulnerabilities:\n  vex: [app.openvex.json]\n",
+    ),
+    "VEX attestations without authorities": (
+        "vex_attestations: needs a signature section",
+        b"version: 1\nvulnerabilities:\n  vex_attestations: true\n",
+    ),
     "bad regex": (
         "subject_regex: invalid regular expression",
         b"version: 1\nsignature:\n  authorities:\n    - name: ci\n      keyless:\n"

@@ -206,6 +206,19 @@ FAULTS: list[tuple[Row, Make]] = [
     ),
 ]
 
+
+def _with_source(doc: dict[str, Any], source: object) -> dict[str, Any]:
+    """A Trivy report whose package names its source package as ``source``."""
+    doc["Results"][0]["Packages"] = [{"Name": "libssl3", "SrcName": source}]
+    return doc
+
+
+def _upstream(name: object) -> dict[str, Any]:
+    """A Grype artifact whose upstream (source package) is ``{"name": name}``."""
+    artifact: dict[str, Any] = grype_match("CVE-2026-0001")["artifact"]
+    return {**artifact, "upstreams": [{"name": name}, name]}
+
+
 SCHEMA_FAULTS: list[tuple[str, Row, str]] = [
     (
         "trivy",
@@ -226,6 +239,16 @@ SCHEMA_FAULTS: list[tuple[str, Row, str]] = [
         "grype",
         Row("a report not from Grype", 2, "`descriptor.name` is not grype"),
         json.dumps({"matches": [], "descriptor": {"name": "syft"}}),
+    ),
+    (
+        "trivy",
+        Row("a package's SrcName not a string", 2, "Packages[].SrcName` is not a string"),
+        json.dumps(_with_source(trivy_report([vuln()]), 7)),
+    ),
+    (
+        "grype",
+        Row("an upstream not {name}", 2, "artifact.upstreams` holds an entry that is not"),
+        json.dumps(grype_report([{**grype_match("CVE-2026-0001"), "artifact": _upstream(7)}])),
     ),
 ]
 

@@ -28,7 +28,7 @@ from tests.support.fakeregistry import FakeRegistry, Reply, error_reply, manifes
 from tests.support.oci import OCI_INDEX, OCI_MANIFEST, build_image, layer
 from tests.support.registry import RunningRegistry
 from tests.support.signed import PushedImage
-from tests.test_signing_bundle import KEYLESS_REFUSALS, keyless_bundle
+from tests.test_signing_bundle import BUNDLE_SHAPES, KEYLESS_REFUSALS, STATEMENTS, keyless_bundle
 from tests.test_signing_legacy import MALFORMED, MUTATIONS, _signed
 
 KEYLESS_POLICY = """\
@@ -148,15 +148,26 @@ def test_legacy_signature_fault(
     check_refused(gate(image, tmp_path, trusted_root), row, tmp_path)
 
 
-BUNDLE: list[tuple[Row, Callable[[P.TestPKI, str], Any]]] = [
-    (Row(f"bundle: {case}", 1, reason), make)
-    for case, (make, reason) in sorted(KEYLESS_REFUSALS.items())
-] + [
-    (
-        Row("bundle: not JSON", 1, "the bundle is not Sigstore bundle JSON"),
-        lambda pki, digest: b"\x89PNG not a bundle",
-    )
-]
+BUNDLE: list[tuple[Row, Callable[[P.TestPKI, str], Any]]] = (
+    [
+        (Row(f"bundle: {case}", 1, reason), make)
+        for case, (make, reason) in sorted(KEYLESS_REFUSALS.items())
+    ]
+    + [
+        (
+            Row("bundle: not JSON", 1, "the bundle is not Sigstore bundle JSON"),
+            lambda pki, digest: b"\x89PNG not a bundle",
+        )
+    ]
+    + [
+        (
+            Row(f"bundle: statement {case}", 1, reason),
+            lambda pki, digest, make=make: keyless_bundle(pki, digest, payload=make(digest)),
+        )
+        for case, (make, reason) in sorted(STATEMENTS.items())
+        if reason is not None
+    ]
+)
 
 
 @pytest.mark.parametrize(("row", "make"), BUNDLE, ids=[str(r) for r, _ in BUNDLE])
@@ -170,6 +181,47 @@ def test_bundle_signature_fault(
 ) -> None:
     image.push_bundle(make(pki, image.digest))
     check_refused(gate(image, tmp_path, trusted_root, "bundle"), row, tmp_path)
+
+
+KEY_POLICY = """\
+version: 1
+signature:
+  tlog: optional
+  formats: [bundle]
+  authorities:
+    - name: release-key
+      key: {key}
+"""
+
+KEY_BUNDLE: list[tuple[Row, Callable[[dict[str, Any]], object]]] = [
+    (Row(f"key-based bundle: {case}", 1, reason), alter)
+    for case, (alter, reason) in sorted(BUNDLE_SHAPES.items())
+    if reason is not None
+]
+
+
+@pytest.mark.parametrize(("row", "alter"), KEY_BUNDLE, ids=[str(r) for r, _ in KEY_BUNDLE])
+def test_key_based_bundle_fault(
+    row: Row,
+    alter: Callable[[dict[str, Any]], object],
+    image: PushedImage,
+    pki: P.TestPKI,
+    tmp_path: Path,
+) -> None:
+    """Bundles sigstore-go would not read (so neither would ``cosign verify``) are refused."""
+    key = P.new_key()
+    image.push_bundle(alter(P.sigstore_bundle(pki, image.digest, key)))  # type: ignore[arg-type]
+    public = tmp_path / "release.pub"
+    public.write_bytes(P.public_pem(key))
+    policy = tmp_path / "policy.yml"
+    policy.write_text(KEY_POLICY.format(key=public))
+    report = ("--report-json", str(tmp_path / "report.json"))
+    outcome = run_cli(
+        "check", image.reference, "--policy", str(policy), *report, env=base_env("", tmp_path)
+    )
+    check_row(outcome, Row(row.fault, row.exit_code, f"release-key: {row.fragment}"))
+    (refusal,) = refusals(tmp_path)
+    assert refusal["reason"] == row.fragment, refusal
 
 
 def test_an_unsigned_image_fails(image: PushedImage, trusted_root: Path, tmp_path: Path) -> None:

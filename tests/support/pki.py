@@ -601,10 +601,12 @@ def push_bundle(
     subject_media_type: str = OCI_MANIFEST,
     subject_size: int = 0,
 ) -> str:
-    """Push a bundle as cosign v3 does, and add it to the referrers fallback index.
+    """Push a bundle as cosign v3 does, and, on a registry without the referrers API, add it
+    to the referrers fallback index.
 
-    The loopback registry has no referrers API, so, as the OCI distribution spec's fallback
-    requires of writers, the index tagged ``sha256-<hex>`` lists every referrer.
+    As the OCI distribution spec's fallback requires of writers (and go-containerregistry's
+    writer decides, by asking the referrers API), the index tagged ``sha256-<hex>`` lists
+    every referrer when the registry cannot.
     """
     data = bundle if isinstance(bundle, bytes) else json.dumps(bundle).encode()
     empty = b"{}"
@@ -621,8 +623,16 @@ def push_bundle(
         "subject": {"mediaType": subject_media_type, "size": subject_size, "digest": digest},
         "annotations": {"dev.sigstore.bundle.predicateType": COSIGN_SIGN},
     }
+    return push_referrer(host, repo, digest, manifest)
+
+
+def push_referrer(host: str, repo: str, digest: str, manifest: Mapping[str, Any]) -> str:
+    """Push ``manifest`` (whose ``subject`` is ``digest``) and, where the registry has no
+    referrers API, list it in the fallback index tagged ``sha256-<hex>``."""
     body = json.dumps(manifest).encode()
     manifest_digest = push_manifest(host, repo, sha256_digest(body), body, OCI_MANIFEST)
+    if _has_referrers_api(host, repo, digest):
+        return manifest_digest
     fallback_tag = digest.replace(":", "-")
     existing = _fallback_index(host, repo, fallback_tag)
     existing.append(
@@ -630,13 +640,22 @@ def push_bundle(
             "mediaType": OCI_MANIFEST,
             "size": len(body),
             "digest": manifest_digest,
-            "artifactType": BUNDLE_MEDIA_TYPE,
-            "annotations": manifest["annotations"],
+            "artifactType": manifest.get("artifactType"),
+            "annotations": manifest.get("annotations", {}),
         }
     )
     index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": existing}
     push_manifest(host, repo, fallback_tag, json.dumps(index).encode(), OCI_INDEX)
     return manifest_digest
+
+
+def _has_referrers_api(host: str, repo: str, digest: str) -> bool:
+    import requests
+
+    resp = requests.get(
+        f"http://{host}/v2/{repo}/referrers/{digest}", headers={"Accept": OCI_INDEX}, timeout=10
+    )
+    return resp.status_code == 200
 
 
 def _fallback_index(host: str, repo: str, tag: str) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 from tests.support.service import BackgroundService, ServiceUnavailable
 
@@ -39,6 +40,9 @@ http:
 """
 
 
+_Registry = TypeVar("_Registry", bound="RunningRegistry")
+
+
 class RegistryUnavailable(ServiceUnavailable):
     """The registry binary is missing or the server did not come up."""
 
@@ -57,6 +61,8 @@ class RunningRegistry(BackgroundService):
     binary = BINARY
     install_hint = "run `make test`, which installs it (Debian package docker-registry)"
     unavailable = RegistryUnavailable
+    #: Whether the registry serves ``/v2/<repo>/referrers/<digest>`` (distribution 2.8 does not).
+    referrers_api = False
 
     def __init__(self, workdir: Path, *, startup_timeout: float = 15.0) -> None:
         super().__init__(workdir, startup_timeout=startup_timeout)
@@ -87,13 +93,13 @@ class RunningRegistry(BackgroundService):
         except (urllib.error.URLError, OSError):
             return False
 
-    def __enter__(self) -> RunningRegistry:
+    def __enter__(self: _Registry) -> _Registry:
         binary = self.which()
         # A free port can be taken between probing and binding; retry a few times.
         for _attempt in range(3):
             if self.start(binary):
                 return self
-        raise RegistryUnavailable(f"docker-registry did not start: {self.log_tail()}")
+        raise RegistryUnavailable(f"{self.binary} did not start: {self.log_tail()}")
 
     def __exit__(
         self,
@@ -103,3 +109,23 @@ class RunningRegistry(BackgroundService):
     ) -> None:
         self.stop()
         shutil.rmtree(self.workdir / "storage", ignore_errors=True)
+
+
+class ReferrersRegistry(RunningRegistry):
+    """go-containerregistry's registry (as ``crane registry serve``, v0.22.1) with its referrers
+    API on; in memory, so ``__exit__`` only stops it. ``built`` is tests/oracles/registry's
+    ``serve``, built by ``tests.support.gobuild``."""
+
+    binary = "serve"
+    referrers_api = True
+
+    def __init__(self, workdir: Path, built: Path, *, startup_timeout: float = 15.0) -> None:
+        super().__init__(workdir, startup_timeout=startup_timeout)
+        self.built = built
+
+    def which(self) -> str:
+        return str(self.built)
+
+    def command(self, binary: str) -> list[str]:
+        self.port = free_port()
+        return [binary, "-address", self.host]

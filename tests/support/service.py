@@ -45,6 +45,10 @@ class BackgroundService:
         """Whether the server answers yet."""
         raise NotImplementedError
 
+    def environment(self) -> dict[str, str] | None:
+        """The server's whole environment; None (the default) inherits the tests' own."""
+        return None
+
     def which(self) -> str:
         binary = shutil.which(self.binary)
         if binary is None:
@@ -56,7 +60,10 @@ class BackgroundService:
         self.workdir.mkdir(parents=True, exist_ok=True)
         with self._log_path.open("wb") as log:
             self._proc = subprocess.Popen(
-                self.command(binary), stdout=log, stderr=subprocess.STDOUT
+                self.command(binary),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.environment(),
             )
         deadline = time.monotonic() + self.startup_timeout
         while time.monotonic() < deadline:

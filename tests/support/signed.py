@@ -31,10 +31,23 @@ class PushedImage:
     host: str
     repo: str
     digest: str
+    referrers_api: bool = False
+
+    @property
+    def bundles_looked_in(self) -> str:
+        """Where the gate lists this image's bundles: the referrers API, else the fallback tag."""
+        if self.referrers_api:
+            return f"{self.name} referrers API for {self.digest}"
+        return f"{self.name}:{self.digest.replace(':', '-')} (referrers fallback index)"
 
     @property
     def name(self) -> str:
         return f"{self.host}/{self.repo}"
+
+    @property
+    def pinned(self) -> str:
+        """``name@digest``: what cosign signs and verifies."""
+        return f"{self.name}@{self.digest}"
 
     @property
     def reference(self) -> str:
@@ -55,12 +68,14 @@ class PushedImage:
         return P.push_bundle(self.host, self.repo, self.digest, bundle)
 
 
-def push_unique_image(host: str, request: pytest.FixtureRequest, prefix: str) -> PushedImage:
+def push_unique_image(
+    host: str, request: pytest.FixtureRequest, prefix: str, *, referrers_api: bool = False
+) -> PushedImage:
     """A distinct tiny image per test, pushed under ``prefix/<test name>``, so no test sees
     another test's signatures."""
     repo = f"{prefix}/" + re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")
     built = build_image([layer({"app/id.txt": request.node.nodeid.encode()})])
-    return PushedImage(host, repo, push(host, repo, built, TAG))
+    return PushedImage(host, repo, push(host, repo, built, TAG), referrers_api)
 
 
 def write_trusted_root(pki: P.TestPKI, tmp_path_factory: pytest.TempPathFactory) -> Path:

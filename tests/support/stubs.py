@@ -13,6 +13,9 @@ fake tool does, in this order:
    ``--output``/``--file`` (``--output=PATH`` too), unless ``report`` is None;
 5. sleep ``sleep`` seconds; 6. die by ``signal``, or exit with ``exit_code``.
 
+``trivy version …`` (what the gate asks after a scan, for the DB's age) is not a scan: the
+stub answers it with ``version`` (the text printed) and exits 0, recording nothing.
+
 Example::
 
     bin_dir = StubBin(tmp_path)
@@ -54,12 +57,16 @@ class Stub:
     argv_file: Path | None = None
     env_file: Path | None = None
     env_names: tuple[str, ...] = field(default_factory=tuple)
+    version: str = ""
 
 
 _SCRIPT = """#!{python}
 import base64, json, os, subprocess, sys, time
 spec = json.loads({spec!r})
 args = sys.argv[1:]
+if args[:1] == ["version"]:
+    sys.stdout.write(spec["version"])
+    sys.exit(0)
 if spec["argv_file"]:
     with open(spec["argv_file"], "w") as handle:
         json.dump(args, handle)
@@ -127,6 +134,7 @@ class StubBin:
             "argv_file": str(stub.argv_file) if stub.argv_file else None,
             "env_file": str(stub.env_file) if stub.env_file else None,
             "env_names": list(stub.env_names),
+            "version": stub.version,
         }
         script = self.path / name
         script.write_text(_SCRIPT.format(python=sys.executable, spec=json.dumps(spec)))
