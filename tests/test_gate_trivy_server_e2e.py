@@ -160,9 +160,10 @@ def test_a_cache_backend_you_set_is_used_and_no_server_is_started(
     env = {**trivy_env, "PATH": f"{wrapper.parent}{os.pathsep}{trivy_env['PATH']}"}
     done = run_gate("check", *images[:2], "--policy", str(policy), "--parallel", "2", env=env)
     assert done.returncode == 1, done.stderr
-    assert log.read_text().split() == ["image", "image"]
+    assert [c for c in log.read_text().split() if c != "version"] == ["image", "image"]
     env = {**own_cache(trivy_env, tmp_path), "PATH": env["PATH"]}  # no backend set
     log.unlink()
     done = run_gate("check", *images[:2], "--policy", str(policy), "--parallel", "2", env=env)
     assert done.returncode == 1, done.stderr
-    assert sorted(log.read_text().split()) == ["image", "image", "server"]
+    calls = [c for c in log.read_text().split() if c != "version"]  # the DB age query
+    assert sorted(calls) == ["image", "image", "server"]
