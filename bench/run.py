@@ -261,12 +261,14 @@ def cold_start(work: Path, runs: int) -> list[Row]:
     return rows
 
 
-def _stub_images(work: Path, registry: RunningRegistry, count: int) -> list[tuple[str, str]]:
+def _stub_images(work: Path, registry: RunningRegistry, count: int) -> list[tuple[str, str, str]]:
+    """``(reference, manifest digest, config digest)`` of *count* pushed images: a stub
+    scanner's report must name the config it read, as the gate ties reports by it."""
     images = []
     for i in range(count):
         built = build_image([layer({"app/id": f"image {i}".encode()})])
         digest = push(registry.host, f"bench/img{i}", built, "v1")
-        images.append((f"{registry.host}/bench/img{i}:v1", digest))
+        images.append((f"{registry.host}/bench/img{i}:v1", digest, built.config_digest))
     return images
 
 
@@ -279,14 +281,14 @@ def _stub_env(work: Path, name: str, stubs: dict[str, Stub]) -> dict[str, str]:
     return env
 
 
-def _trivy_doc(reference: str, digest: str) -> str:
+def _trivy_doc(reference: str, digest: str, config: str) -> str:
     repository = reference.rsplit(":", 1)[0]
     return json.dumps(
         {
             "SchemaVersion": 2,
             "ArtifactName": reference,
             "Results": [],
-            "Metadata": {"RepoDigests": [f"{repository}@{digest}"]},
+            "Metadata": {"RepoDigests": [f"{repository}@{digest}"], "ImageID": config},
         }
     )
 
@@ -294,14 +296,14 @@ def _trivy_doc(reference: str, digest: str) -> str:
 def two_scanners(
     work: Path, registry: RunningRegistry, runs: int, seconds: float = 1.0
 ) -> list[Row]:
-    ((reference, digest),) = _stub_images(work, registry, 1)
+    ((reference, digest, config),) = _stub_images(work, registry, 1)
     repository = reference.rsplit(":", 1)[0]
-    grype = json.dumps(
-        grype_report(
-            [], user_input=f"{repository}@{digest}", repo_digests=(f"{repository}@{digest}",)
-        )
+    doc = grype_report(
+        [], user_input=f"{repository}@{digest}", repo_digests=(f"{repository}@{digest}",)
     )
-    trivy = Stub(report=_trivy_doc(reference, digest), sleep=seconds)
+    doc["source"]["target"].update(imageID=config, manifestDigest=digest)
+    grype = json.dumps(doc)
+    trivy = Stub(report=_trivy_doc(reference, digest, config), sleep=seconds)
     one = _stub_env(work, "one", {"trivy": trivy})
     both = _stub_env(work, "both", {"trivy": trivy, "grype": Stub(report=grype, sleep=seconds)})
     check = [PY, "-m", "gate", "check", reference, "--policy"]
@@ -334,6 +336,7 @@ def many_images(
     scan per image whatever the parallelism.
     """
     images = _stub_images(work, registry, 8)
+    configs = {f"{ref.rsplit(':', 1)[0]}@{digest}": config for ref, digest, config in images}
     # One stub serves every image: it writes a report naming whichever digest it was given.
     script = work / "trivy-any"
     script.mkdir(exist_ok=True)
@@ -341,8 +344,9 @@ def many_images(
     stub.write_text(
         f"#!{PY}\nimport json, sys, time\nargs = sys.argv[1:]\nout = args[args.index('--output') + 1]\n"
         f"ref = args[-1]\ntime.sleep({seconds})\n"
+        f"configs = {configs!r}\n"
         "json.dump({'SchemaVersion': 2, 'ArtifactName': ref, 'Results': [],"
-        " 'Metadata': {'RepoDigests': [ref]}}, open(out, 'w'))\n"
+        " 'Metadata': {'RepoDigests': [ref], 'ImageID': configs[ref]}}, open(out, 'w'))\n"
     )
     stub.chmod(0o755)
     env = dict(os.environ)
@@ -350,7 +354,7 @@ def many_images(
     # The stub is no Trivy server: each image's scan runs alone (layer sharing: bench.shared).
     env["TRIVY_CACHE_BACKEND"] = "memory"
     check = [PY, "-m", "gate", "check", "--policy", policy_file(work, "vulnerabilities: {}\n")]
-    refs = [ref for ref, _ in images]
+    refs = [ref for ref, _, _ in images]
     levels = (1, 2, 4)
     one, *many = side_by_side(
         [([*check, refs[0]], env)] + [([*check, *refs, "--parallel", str(p)], env) for p in levels],

@@ -204,7 +204,7 @@ def _exception_warnings(file: Path, loaded: Policy) -> list[str]:
     that no longer waives what its author meant. Unused ones only a check can tell."""
     from datetime import datetime, timedelta, timezone
 
-    from gate.checks.vulnerabilities import EXPIRY_WARNING_DAYS
+    from gate.policy.model import EXPIRY_WARNING_DAYS
 
     today = datetime.now(timezone.utc).date()
     soon = today + timedelta(days=EXPIRY_WARNING_DAYS)

@@ -149,8 +149,9 @@ def _already_merged(report: ScanReport) -> bool:
     are unpadded and none of a finding's aliases differ only in case; fixed versions are
     in order with status ``fixed``; and the scanner is already in ``found_by``. That is
     ``_unchanged`` for every finding, each in a component of its own. A hypothesis test
-    (tests/test_merge_bulk.py) holds this to the full merge. Columns are read a block at
-    a time, so the check adds little to the peak memory of a 50,000-finding report.
+    (tests/unit/findings/test_merge_bulk.py) holds this to the full merge. Columns are read
+    a block at a time, so the check adds little to the peak memory of a 50,000-finding
+    report.
     """
     vulns = report.vulnerabilities
     keys: set[tuple[str, str, str]] = set()
@@ -304,7 +305,7 @@ def _unchanged(vuln: Vulnerability) -> Vulnerability | None:
     That is: its fixed versions are already in order with its status agreeing, its id and
     aliases are already stripped and spelled apart (no two the same CVE or GHSA in
     different case), and it would not be renamed to a lone CVE alias. A hypothesis test
-    (tests/test_merge_fuzz.py) holds this to ``_merge_one`` on generated findings.
+    (tests/unit/findings/test_merge_fuzz.py) holds this to ``_merge_one`` on generated findings.
     """
     fixed = vuln.fixed
     if fixed and (

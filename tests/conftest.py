@@ -23,13 +23,12 @@ from hypothesis import HealthCheck, settings
 from tests.support import gobuild
 from tests.support.gobuild import go_required
 from tests.support.grypedb import build_grype_db
+from tests.support.paths import REPO_ROOT
 from tests.support.podman import RunningPodman
 from tests.support.registry import ReferrersRegistry, RegistryUnavailable, RunningRegistry
 from tests.support.service import ServiceUnavailable
 from tests.support.trivydb import DEFAULT_ADVISORIES, Advisory, build_trivy_cache
 from tests.support.trivyserver import RunningTrivyServer
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Property-based tests: a modest example count by default (``ci``), thousands for a long
 # hunt with ``HYPOTHESIS_PROFILE=long``. Tests take their count from the profile.

@@ -54,9 +54,8 @@ from gate.model import (
     need,
     package_phrase,
 )
-from gate.policy.model import Policy, VulnerabilityPolicy, VulnException
+from gate.policy.model import EXPIRY_WARNING_DAYS, Policy, VulnerabilityPolicy, VulnException
 
-EXPIRY_WARNING_DAYS = 14
 """Exceptions expiring within this many days are listed, so waivers get renewed or fixed."""
 
 

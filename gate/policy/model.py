@@ -14,6 +14,9 @@ from typing import Literal
 from gate.model import Mode, Severity
 from gate.scanners import DEFAULT_SCANNERS
 
+EXPIRY_WARNING_DAYS = 14
+"""An exception expiring within this many days is reported, so it is renewed in time."""
+
 DEFAULT_MUTABLE_TAGS = ("latest", "stable", "edge", "main", "master", "dev", "nightly")
 
 

@@ -1,8 +1,8 @@
 """The scanners the gate can run, by name: the one list the CLI, the policy and its schema read.
 
 ``--NAME-report`` options, what ``vulnerabilities.scanners`` may list, ``--scanners`` and the
-step names all come from ``SCANNERS``; ``tests/test_scanner_registry.py`` fails when the
-policy schema's enum (or the action's inputs) drift from it. Importing this package loads
+step names all come from ``SCANNERS``; ``tests/unit/scanners/test_scanner_registry.py`` fails
+when the policy schema's enum (or the action's inputs) drift from it. Importing this package loads
 no scanner: an entry names its module, imported when the scanner is first needed.
 """
 

@@ -302,6 +302,10 @@ def _verify_key(
         or not isinstance(signatures[0], dict)
     ):
         raise Refused("the DSSE envelope must have a payloadType and exactly one signature")
+    if signatures[0].get("keyid"):
+        # go-securesystemslib's EnvelopeVerifier skips a signature whose keyid differs from
+        # the verifier's, and the key verifiers cosign and sigstore-go hand it have keyid "".
+        raise Refused("the DSSE signature names a keyid; a public-key verifier has none")
     signature = b64decode_protojson(signatures[0].get("sig"), "the DSSE signature")
     if not verifies(authority.key, signature, pae(payload_type, payload)):
         raise Refused(f"wrong key: the DSSE signature does not verify under {authority.name}'s key")

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from tests.faults.harness import Row, base_env, check_row, run_cli, write_policy
-from tests.test_scanner_trivy import DIGEST, vuln
-from tests.test_scanner_trivy import report as trivy_report
+from tests.unit.scanners.test_scanner_trivy import DIGEST, vuln
+from tests.unit.scanners.test_scanner_trivy import report as trivy_report
 
 REPOSITORY = "127.0.0.1:5000/app"
 

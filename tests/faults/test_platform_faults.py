@@ -22,7 +22,7 @@ from tests.support import oci
 from tests.support.grype import grype_report
 from tests.support.registry import RunningRegistry
 from tests.support.stubs import Stub, StubBin
-from tests.test_scanner_trivy import report as trivy_report
+from tests.unit.scanners.test_scanner_trivy import report as trivy_report
 
 REPO = "faults/platforms"
 AMD = oci.build_image([oci.layer({"app/amd": b"1"})], user="1000")

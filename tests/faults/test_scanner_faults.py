@@ -39,8 +39,8 @@ from tests.support.oci import build_image, layer, push
 from tests.support.registry import RunningRegistry
 from tests.support.rootfs import debian_rootfs
 from tests.support.stubs import GO_PANIC, Stub, StubBin, process_alive
-from tests.test_scanner_trivy import report as trivy_report
-from tests.test_scanner_trivy import vuln
+from tests.unit.scanners.test_scanner_trivy import report as trivy_report
+from tests.unit.scanners.test_scanner_trivy import vuln
 
 REPO = "faults/scanners"
 IMAGE = build_image([layer({"app/server.py": b"print('hi')\n"})], user="1000")

@@ -1,7 +1,7 @@
 """Fault matrix, signatures: every mutation from the signature tests, through the real CLI.
 
-The mutations themselves are the signature tests' own (``tests/test_signing_legacy.py``,
-``tests/test_signing_bundle.py``): each alters one part of a valid cosign signature. Here
+The mutations themselves are the signature tests' own (``tests/unit/signing/test_signing_legacy.py``,
+``tests/unit/signing/test_signing_bundle.py``): each alters one part of a valid cosign signature. Here
 each is pushed beside a fresh image in the real loopback registry, and ``gate check`` must
 fail (exit 1) naming that part's own reason, on the terminal and in the JSON report.
 Unreadable material (bad base64, PEM or JSON; a payload blob that does not match its
@@ -28,8 +28,13 @@ from tests.support.fakeregistry import FakeRegistry, Reply, error_reply, manifes
 from tests.support.oci import OCI_INDEX, OCI_MANIFEST, build_image, layer
 from tests.support.registry import RunningRegistry
 from tests.support.signed import PushedImage
-from tests.test_signing_bundle import BUNDLE_SHAPES, KEYLESS_REFUSALS, STATEMENTS, keyless_bundle
-from tests.test_signing_legacy import MALFORMED, MUTATIONS, _signed
+from tests.unit.signing.test_signing_bundle import (
+    BUNDLE_SHAPES,
+    KEYLESS_REFUSALS,
+    STATEMENTS,
+    keyless_bundle,
+)
+from tests.unit.signing.test_signing_legacy import MALFORMED, MUTATIONS, _signed
 
 KEYLESS_POLICY = """\
 version: 1
