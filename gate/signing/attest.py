@@ -27,9 +27,10 @@ from gate.policy.model import SignaturePolicy
 from gate.signing import Refused
 from gate.signing.authority import Context, KeyAuthority, Verifier, load_authority
 from gate.signing.bundle import IN_TOTO, pae
-from gate.signing.discover import SignatureRegistry, _blob, _manifest_or_none
+from gate.signing.discover import SignatureRegistry, fetch_blob, manifest_or_none
 from gate.signing.keys import b64decode, verifies
 from gate.signing.legacy import BUNDLE
+from gate.signing.verify import signature_location
 from gate.vex import CONTEXT_PREFIX, VexError, parse_openvex
 
 DSSE_ENVELOPE = "application/vnd.dsse.envelope.v1+json"
@@ -135,19 +136,18 @@ def gather_vex_attestations(
     from datetime import datetime, timezone
 
     from gate.errors import SignatureError
-    from gate.signing.verify import _location
 
     if not subject.digest:
         raise SignatureError(f"cannot look up attestations of {subject.reference}: no digest")
     authorities = [load_authority(a, None) for a in policy.authorities]
-    host, name, repo = _location(subject, policy)
+    host, name, repo = signature_location(subject, policy)
     if client is None:
         from gate.image.registry import connect
 
         client = connect(host, insecure_hosts=insecure_hosts)
     tag = subject.digest.replace(":", "-") + ".att"
     where = f"{name}:{tag}"
-    manifest = _manifest_or_none(client, repo, tag, sorted(mediatypes.IMAGE_MANIFESTS))
+    manifest = manifest_or_none(client, repo, tag, sorted(mediatypes.IMAGE_MANIFESTS))
     if manifest is None:
         return Attested((), (), (where,))
     if isinstance(manifest, str):
@@ -164,7 +164,7 @@ def gather_vex_attestations(
         if annotations.get("predicateType", CONTEXT_PREFIX) != CONTEXT_PREFIX:
             continue  # another kind of attestation (SBOM, provenance): not ours to judge
         at = f"{where} layer {number}"
-        raw, problem = _blob(client, repo, layer, MAX_ATTESTATION_BYTES)
+        raw, problem = fetch_blob(client, repo, layer, MAX_ATTESTATION_BYTES)
         if raw is None:
             refused.append(f"{at}: {problem}")
             continue

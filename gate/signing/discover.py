@@ -91,7 +91,7 @@ def _is_missing(error: RegistryError) -> bool:
     return error.message.startswith("image not found")
 
 
-def _manifest_or_none(
+def manifest_or_none(
     client: SignatureRegistry, repo: str, reference: str, accept: Sequence[str]
 ) -> Fetched | str | None:
     """The manifest, None when the tag is missing, or the reason its content was refused."""
@@ -105,7 +105,7 @@ def _manifest_or_none(
         raise
 
 
-def _blob(
+def fetch_blob(
     client: SignatureRegistry, repo: str, descriptor: object, limit: int
 ) -> tuple[bytes | None, str]:
     """Fetch a descriptor's blob; a bad descriptor or a digest mismatch is a problem text."""
@@ -125,7 +125,7 @@ def find_legacy(
 ) -> tuple[str, list[Found]]:
     tag = digest.replace(":", "-") + ".sig"
     where = f"{name}:{tag}"
-    manifest = _manifest_or_none(client, repo, tag, sorted(mediatypes.IMAGE_MANIFESTS))
+    manifest = manifest_or_none(client, repo, tag, sorted(mediatypes.IMAGE_MANIFESTS))
     if manifest is None:
         return where, []
     if isinstance(manifest, str):
@@ -144,7 +144,7 @@ def find_legacy(
         ):
             found.append(Found("legacy", at, problem="its annotations are not strings"))
             continue
-        payload, problem = _blob(client, repo, layer, MAX_PAYLOAD_BYTES)
+        payload, problem = fetch_blob(client, repo, layer, MAX_PAYLOAD_BYTES)
         if payload is None:
             found.append(Found("legacy", at, problem=problem))
         else:
@@ -168,7 +168,7 @@ def _bundle_descriptors(
     else:
         tag = digest.replace(":", "-")
         where = f"{name}:{tag} (referrers fallback index)"
-        index = _manifest_or_none(client, repo, tag, [mediatypes.OCI_INDEX])
+        index = manifest_or_none(client, repo, tag, [mediatypes.OCI_INDEX])
         if isinstance(index, str):
             return where, index
         listed = index.document.get("manifests") if index is not None else []
@@ -201,7 +201,7 @@ def find_bundles(
             found.append(Found("bundle", where, problem="a referrer has no valid digest"))
             continue
         at = f"{name}@{manifest_digest}"
-        manifest = _manifest_or_none(client, repo, manifest_digest, [mediatypes.OCI_MANIFEST])
+        manifest = manifest_or_none(client, repo, manifest_digest, [mediatypes.OCI_MANIFEST])
         if manifest is None or isinstance(manifest, str):
             problem = manifest or "the referrer's manifest is not in the registry"
             found.append(Found("bundle", at, problem=problem))
@@ -222,7 +222,7 @@ def find_bundles(
                 continue  # another kind of referrer (an SBOM, an attestation): not a bundle
             found.append(Found("bundle", at, problem="the referrer has no bundle layer"))
             continue
-        data, problem = _blob(client, repo, layer, MAX_BUNDLE_BYTES)
+        data, problem = fetch_blob(client, repo, layer, MAX_BUNDLE_BYTES)
         found.append(Found("bundle", at, bundle=data, problem=problem))
     return where, found
 

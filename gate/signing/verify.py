@@ -52,7 +52,7 @@ def judge(found: Found, authorities: Sequence[Verifier], ctx: Context) -> Signat
     return SignatureEvidence(found.format, found.where, None, tuple(refusals))
 
 
-def _location(subject: Subject, policy: SignaturePolicy) -> tuple[str, str, str]:
+def signature_location(subject: Subject, policy: SignaturePolicy) -> tuple[str, str, str]:
     """(registry host, display name, repository path) where the signatures are stored.
 
     ``signature.repository`` overrides the image's own repository, as ``COSIGN_REPOSITORY``.
@@ -82,7 +82,7 @@ def gather_signatures(
     if not subject.digest:
         raise SignatureError(f"cannot verify signatures of {subject.reference}: no digest resolved")
     authorities = [load_authority(a, git_sha) for a in policy.authorities]
-    host, name, repo = _location(subject, policy)
+    host, name, repo = signature_location(subject, policy)
     if connect is None:
         from gate.image.registry import connect as registry_connect
 
