@@ -8,11 +8,14 @@ pushed to the loopback registry. Side by side, in turns (``bench.run.side_by_sid
   from an empty analysis cache (cold: only the first image analyses the base) and with
   the cache left by the previous run (warm);
 - ``gate check`` over the N images with ``--parallel 2`` (a local ``trivy server``,
-  ``gate.scanners.trivy_server``), cold and warm the same way;
+  ``gate.scanners.trivy_server``), cold and warm the same way; warm, the gate reuses the
+  reports Trivy made of the same digests (``gate.scanners.trivy_cache``), so it is measured
+  warm with ``--rescan`` too: what sharing the layer analyses alone gives;
 - the bare Trivy client against a running ``trivy server`` one image after the other,
   and ``gate check --trivy-server`` with ``--parallel 1`` over the same server.
 
-"Cold" removes only the layer analyses (``fanal/``), never the vulnerability DB.
+"Cold" removes the layer analyses and the kept reports (``fanal/``), never the
+vulnerability DB.
 
     python -m bench.shared [--runs N] [--sizes 2,6,20]
 """
@@ -89,7 +92,7 @@ def push_images(host: str, base: bytes, count: int, tag: str) -> list[str]:
 
 
 def _cold(argv: Sequence[str], cache: Path) -> list[str]:
-    """``argv`` after emptying the layer-analysis cache (the DB stays)."""
+    """``argv`` after emptying the layer-analysis cache and the kept reports (the DB stays)."""
     return ["sh", "-c", f'rm -rf "{cache}/fanal" && exec "$@"', "sh", *argv]
 
 
@@ -140,10 +143,11 @@ def figure(
                 (_sequential(refs), plain_env),
                 (_cold([*gate, *refs, "--parallel", "2"], gate_cache), gate_env),
                 ([*gate, *refs, "--parallel", "2"], gate_env),
+                ([*gate, *refs, "--parallel", "2", "--rescan"], gate_env),
                 (_sequential(refs, "--server", server.url), client_env),
                 ([*gate, *refs, "--parallel", "1", "--trivy-server", server.url], client_env),
             ]
-            plain_cold, plain_warm, gate_cold, gate_warm, bare, client = side_by_side(
+            plain_cold, plain_warm, gate_cold, gate_warm, rescan, bare, client = side_by_side(
                 commands, runs
             )
         what = f"{count} images" + (f" ({label})" if label else "")
@@ -165,6 +169,13 @@ def figure(
                 )
             )
         rows += [
+            Row(
+                f"{what}, warm, --rescan (analyses shared, no report reused): gate / trivy alone",
+                f"{median(rescan):.2f} s / {pw:.2f} s = {median(rescan) / pw:.2f} "
+                f"(CPU {median(rescan, _cpu):.2f} s / {cpu[1]:.2f} s)",
+                "(explains the above)",
+                None,
+            ),
             Row(
                 f"{what}: gate's second run / its first",
                 f"{gw:.2f} s / {gc:.2f} s = {gw / gc:.2f} (CPU {cpu[3]:.2f} s / {cpu[2]:.2f} s)",

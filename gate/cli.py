@@ -133,6 +133,12 @@ def _build_parser() -> argparse.ArgumentParser:
         "loopback); its token is read from $TRIVY_TOKEN (policy: trivy.server, trivy.token_env)",
     )
     check.add_argument(
+        "--rescan",
+        action="store_true",
+        help="scan every image again, even one Trivy already scanned with the same DB and "
+        "settings (its report is otherwise reused from Trivy's cache directory)",
+    )
+    check.add_argument(
         "-v",
         "--verbose",
         action="store_true",

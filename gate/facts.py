@@ -71,6 +71,8 @@ class GatherOptions:
     """Every Trivy scan is a client of this server (``gate.scanners.trivy_server``)."""
     trivy_cache: Literal["memory", "fs"] = "memory"
     """A standalone Trivy's layer cache: ``fs`` only when no two Trivy runs overlap."""
+    keep_reports: bool = False
+    """Trivy's reports are kept and reused across runs (off with ``--rescan``)."""
 
 
 @dataclass
@@ -104,7 +106,12 @@ def scanner_for(
     if options is None:
         return entry.create(policy)
     return entry.create(
-        policy, ScanSettings(trivy_server=options.trivy_server, trivy_cache=options.trivy_cache)
+        policy,
+        ScanSettings(
+            trivy_server=options.trivy_server,
+            trivy_cache=options.trivy_cache,
+            keep_reports=options.keep_reports,
+        ),
     )
 
 
@@ -406,6 +413,7 @@ def gather(
                 "db_built": r.db_built,
                 "db_source": r.db_source,
                 "image_id": r.image_id,
+                **({"reused": True} if r.reused else {}),
             }
             for r in scans
         }

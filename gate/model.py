@@ -149,7 +149,7 @@ class ScanReport:
     version: str = ""
     db_built: str | None = None
     db_source: str = ""
-    """Where ``db_built`` was read (``grype report``, ``trivy version``); empty when unknown."""
+    """Where ``db_built`` was read (Grype's report, Trivy's ``metadata.json``); empty if unknown."""
     artifact: str = ""
     digests: tuple[str, ...] = ()
     image_id: str | None = None
@@ -163,6 +163,9 @@ class ScanReport:
     """True when the gate ran the scanner with secret scanning on; False when the report
     holds no secret scan (Grype never looks for secrets; Trivy run without it); None when
     unknown (a saved Trivy report does not record which of its scanners ran)."""
+    reused: bool = False
+    """The report of an earlier scan of this digest by the same scanner, DB and settings
+    (``gate.scanners.trivy_cache``), read again instead of scanning again."""
 
 
 # --------------------------------------------------------------------------- image facts

@@ -129,6 +129,7 @@ def _options(args: argparse.Namespace, policy: Policy) -> GatherOptions:
         build_args=_build_args(args.build_arg, os.environ),
         git_sha=args.git_sha,
         progress=Progress.from_environment(),
+        keep_reports=not getattr(args, "rescan", False),
     )
 
 
@@ -265,7 +266,7 @@ def run_check(args: argparse.Namespace) -> int:
     try:
         if local is not None:
             local.on_note = notes.append
-            endpoint = local.launch()  # ready by the first scan, after resolving its image
+            endpoint = local.launch()  # started by the first scan that is not reused
             _log.debug("trivy: starting a local Trivy server at %s", endpoint.url)
         if endpoint is not None:
             if endpoint.token:  # scrubbed from every output, and masked in Actions

@@ -393,6 +393,8 @@ def _tools_line(verdict: Verdict) -> list[str]:
                 text += f" (DB built {info['db_built']}{source})"
             else:
                 text += " (DB age unknown)"
+            if info.get("reused"):
+                text += ", report reused: same digest, Trivy, DB and settings"
         else:
             text = f"{name} {info}"
         parts.append(md(text, width=200))

@@ -26,6 +26,8 @@ class ScanSettings:
     trivy_server: ServerEndpoint | None = None
     """Every Trivy scan is a client of this server (``gate.scanners.trivy_server``)."""
     trivy_cache: Literal["memory", "fs"] = "memory"
+    keep_reports: bool = False
+    """Reports are kept for the next run and reused (``gate.scanners.trivy_cache``)."""
 
 
 @dataclass(frozen=True)

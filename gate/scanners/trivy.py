@@ -38,10 +38,12 @@ Why these choices:
 - **Streaming.** Findings are read with ``gate.scanners._stream`` (one pass, memory
   bounded by what is kept). Of ``Packages`` only ``Identifier.UID`` and a ``SrcName``
   that differs from ``Name`` are kept; misconfigurations and licences are discarded unread.
-- **DB age.** Trivy's JSON has no DB timestamp. After a scan the gate asks the same Trivy,
-  in the same environment, ``trivy version --format json``: ``VulnerabilityDB.UpdatedAt``
-  of the DB now in the cache (the scan downloads it first, if it does). A saved report's
-  DB age is unknown.
+- **DB age.** Trivy's JSON has no DB timestamp. After a scan the gate reads
+  ``db/metadata.json``'s ``UpdatedAt`` in the cache directory the scan used
+  (``trivy_cache.cache_directory``; the scan downloads the DB first, if it does), the file
+  ``trivy version`` reports from, without starting Trivy again. Where that directory is not
+  known it asks ``trivy version --format json`` once per scanner. A saved report's DB age,
+  and that of an organisation's server, is unknown.
 
 The JSON read is Trivy's ``types.Report`` (SchemaVersion 2): ``Trivy.Version``,
 ``ArtifactName``, ``Metadata{OS{Family,Name}, ImageID, RepoDigests, ImageConfig}`` and
@@ -58,13 +60,16 @@ import dataclasses
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from gate.errors import ScannerError
 from gate.model import ScanReport, ScanTarget, Secret, Severity, Vulnerability
+from gate.scanners import trivy_cache
 from gate.scanners._json import (
     DICT_OR_NONE,
     EMPTY,
@@ -205,6 +210,43 @@ def db_updated_at(version_json: str) -> str | None:
     return updated if isinstance(updated, str) and updated else None
 
 
+_METADATA_SOURCE = "Trivy's DB metadata (db/metadata.json)"
+_VERSION_SOURCE = "trivy version (VulnerabilityDB.UpdatedAt)"
+
+
+def _cache_backend(argv: Sequence[str], env: Mapping[str, str]) -> str:
+    """The backend a standalone scan keeps analyses in: ``--cache-backend``, else
+    ``TRIVY_CACHE_BACKEND``, else Trivy's default ``fs``."""
+    if "--cache-backend" in argv:
+        return argv[argv.index("--cache-backend") + 1]
+    return env.get("TRIVY_CACHE_BACKEND") or "fs"
+
+
+@dataclass(frozen=True)
+class _KeptReport:
+    """Where one scan's report is kept, and the DBs it would be kept with."""
+
+    cache: trivy_cache.ReportCache
+    key: str
+    state: trivy_cache.DbState
+
+    def reuse(self, env: Mapping[str, str]) -> ScanReport | None:
+        """The kept report, when there is one and a scan now would use the same DBs."""
+        if not self.state.settled(env, datetime.now(timezone.utc)):
+            return None
+        path = self.cache.get(self.key)
+        if path is None:
+            return None
+        try:
+            return parse_report(path)
+        except ScannerError:
+            self.cache.discard(self.key)  # damaged: scan again, and keep the new one
+            return None
+
+    def keep(self, report: Path) -> None:
+        self.cache.put(self.key, report)
+
+
 class Trivy:
     """The Trivy scanner (``gate.scanners.interface.Scanner``).
 
@@ -222,6 +264,7 @@ class Trivy:
         env: Mapping[str, str] | None = None,
         server: ServerEndpoint | None = None,
         cache: Literal["memory", "fs"] = "memory",
+        keep_reports: bool = False,
     ) -> None:
         chosen = frozenset(scanners)
         unknown = chosen - KNOWN_SCANNERS
@@ -232,6 +275,9 @@ class Trivy:
         self._env = dict(env or {})
         self.server = server
         self.cache = cache
+        self.keep_reports = keep_reports
+        self._version_lock = threading.Lock()
+        self._version_answer: str | None = None
 
     def command(
         self,
@@ -340,36 +386,78 @@ class Trivy:
         return alone._scan(target, timeout=timeout)
 
     def _scan(self, target: ScanTarget, *, timeout: float) -> ScanReport:
-        if self.server is not None and self.server.ready is not None:
-            self.server.ready()  # a local server still starting up
         with tempfile.TemporaryDirectory(prefix="gate-trivy-") as tmp:
             workspace = Workspace.create(Path(tmp))
             run = self.invocation(
                 target, workspace, timeout=timeout, environ=os.environ, cwd=Path.cwd()
             )
-            # The DB age is display only, and `trivy version` reads one small file: ask while
-            # the scan runs, so it adds no wall time to the image's verdict.
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                age = pool.submit(self._db_updated_at, run)
-                done = run_tool(
-                    run.argv,
-                    tool=NAME,
-                    timeout=timeout,
-                    env=run.env,
-                    inherit_env=False,
-                    cwd=run.cwd,
-                )
-                report = read_output(done, workspace.report(NAME), tool=NAME, parse=parse_report)
-                built = age.result()
+            cache_dir = self._local_cache_dir(run)
+            kept = self._kept_report(target, run, cache_dir)
+            if kept is not None:
+                reused = kept.reuse(run.env)
+                if reused is not None:
+                    return dataclasses.replace(
+                        reused,
+                        secrets_scanned="secret" in self.scanners,
+                        db_built=kept.state.updated_at,
+                        db_source=_METADATA_SOURCE if kept.state.updated_at else "",
+                        reused=True,
+                    )
+            if self.server is not None and self.server.ready is not None:
+                self.server.ready()  # a local server still starting up
+            done = run_tool(
+                run.argv, tool=NAME, timeout=timeout, env=run.env, inherit_env=False, cwd=run.cwd
+            )
+            report = read_output(done, workspace.report(NAME), tool=NAME, parse=parse_report)
+            if cache_dir is not None:
+                after = trivy_cache.read_state(cache_dir)
+                built, source = after.updated_at, _METADATA_SOURCE
+                if kept is not None and after == kept.state:
+                    kept.keep(workspace.report(NAME))
+            elif self.server is not None and not self.server.local:
+                built, source = None, ""  # the server's DB judged; the gate cannot see it
+            else:
+                built, source = self._version_db_updated_at(run), _VERSION_SOURCE
         return dataclasses.replace(
             report,
             secrets_scanned="secret" in self.scanners,
             db_built=built,
-            db_source="trivy version (VulnerabilityDB.UpdatedAt)" if built else "",
+            db_source=source if built else "",
         )
 
-    def _db_updated_at(self, run: Invocation) -> str | None:
-        """The DB's ``UpdatedAt`` as this Trivy reports it; None when it cannot say."""
+    def _local_cache_dir(self, run: Invocation) -> Path | None:
+        """The cache directory whose DB judges this scan, when the gate can read it."""
+        if self.server is not None and not self.server.local:
+            return None
+        return trivy_cache.cache_directory(run.env)
+
+    def _kept_report(
+        self, target: ScanTarget, run: Invocation, cache_dir: Path | None
+    ) -> _KeptReport | None:
+        """Where this scan's report is kept for the next run, when it may be (see
+        ``gate.scanners.trivy_cache``: registry images by digest, runs that keep analyses)."""
+        if not self.keep_reports or cache_dir is None:
+            return None
+        if target.kind != "registry" or "@sha256:" not in target.location:
+            return None
+        if self.server is None and _cache_backend(run.argv, run.env) != "fs":
+            return None
+        executable = trivy_cache.executable_identity(run.argv[0], run.env)
+        if executable is None:
+            return None
+        state = trivy_cache.read_state(cache_dir)
+        key = trivy_cache.report_key(run.argv, run.env, executable, state)
+        return _KeptReport(trivy_cache.ReportCache.in_trivy_cache(cache_dir), key, state)
+
+    def _version_db_updated_at(self, run: Invocation) -> str | None:
+        """The DB's ``UpdatedAt`` as ``trivy version`` reports it, asked once per scanner
+        (every scan of a run reads the same DB); None when it cannot say."""
+        with self._version_lock:
+            if self._version_answer is None:
+                self._version_answer = self._db_updated_at(run)
+            return self._version_answer or None
+
+    def _db_updated_at(self, run: Invocation) -> str:
         try:
             done = run_tool(
                 (self._executable, "version", "--format", "json"),
@@ -380,8 +468,8 @@ class Trivy:
                 cwd=run.cwd,
             )
         except ScannerError:
-            return None  # display only: the scan itself succeeded
-        return db_updated_at(done.stdout)
+            return ""  # display only: the scan itself succeeded
+        return db_updated_at(done.stdout) or ""
 
     def parse_report(self, path: Path) -> ScanReport:
         return parse_report(path)
@@ -390,15 +478,15 @@ class Trivy:
 def for_policy(policy: Policy | None, settings: ScanSettings) -> Trivy:
     """Trivy told to look only for what the policy judges (without one: its own default),
     and where to scan: through a Trivy server, with which layer cache (``settings``)."""
-    server, cache = settings.trivy_server, settings.trivy_cache
+    server, cache, keep = settings.trivy_server, settings.trivy_cache, settings.keep_reports
     if policy is None:
-        return Trivy(server=server, cache=cache)
+        return Trivy(server=server, cache=cache, keep_reports=keep)
     kinds = []
     if policy.vulnerabilities is not None and NAME in policy.vulnerabilities.scanners:
         kinds.append("vuln")
     if policy.secrets is not None and policy.secrets.fail:
         kinds.append("secret")
-    return Trivy(scanners=kinds, server=server, cache=cache)
+    return Trivy(scanners=kinds, server=server, cache=cache, keep_reports=keep)
 
 
 # --------------------------------------------------------------------------- parsing

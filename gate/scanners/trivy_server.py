@@ -148,6 +148,7 @@ class LocalServer:
         self._startup_timeout = startup_timeout
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
+        self._release: threading.Event | None = None
         self.endpoint: ServerEndpoint | None = None
         self.on_note: Callable[[str], None] = lambda note: None
         self._lock = threading.Lock()
@@ -185,13 +186,13 @@ class LocalServer:
         return env
 
     def launch(self) -> ServerEndpoint:
-        """Start the server without waiting for it: its start-up (opening the DB) overlaps
-        the gate's own work until the first scan calls the endpoint's ``ready``."""
+        """The endpoint the scans will use; the server itself starts when the first scan
+        calls the endpoint's ``ready``, so a run whose reports are all reused
+        (``gate.scanners.trivy_cache``) starts none."""
         import secrets
 
         self._token = secrets.token_urlsafe(32)
         self._port = _free_port()
-        self._spawn(memory=False)
         self.endpoint = ServerEndpoint(
             f"http://127.0.0.1:{self._port}", self._token, local=True, ready=self.ready
         )
@@ -217,6 +218,8 @@ class LocalServer:
             if self._ready:
                 return
             try:
+                if self._proc is None:
+                    self._spawn(memory=False)
                 self._wait()
             except ScannerError as error:
                 if CACHE_LOCKED not in error.detail:
@@ -235,6 +238,23 @@ class LocalServer:
             self._ready = True
 
     def _spawn(self, *, memory: bool) -> None:
+        """Start the server from a thread that lives until ``stop``: Linux sends the
+        ``PR_SET_PDEATHSIG`` signal when the *thread* that started the child ends (prctl(2)),
+        and the scan threads that first need the server end with their image."""
+        started = threading.Event()
+        release = self._release = threading.Event()
+
+        def parent() -> None:
+            try:
+                self._start_process(memory=memory)
+            finally:
+                started.set()
+            release.wait()
+
+        threading.Thread(target=parent, name="trivy-server-parent", daemon=True).start()
+        started.wait()
+
+    def _start_process(self, *, memory: bool) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="gate-trivy-server-")
         workspace = Workspace.create(Path(self._tmp.name))
         argv = self.server_argv(self._port, workspace)
@@ -310,6 +330,8 @@ class LocalServer:
                 _wait_exited(proc, 5.0)
                 _kill_group(proc.pid)
             proc.wait()
+        if self._release is not None:
+            self._release.set()  # after the child is gone: its end would SIGKILL it
         tmp, self._tmp = self._tmp, None
         if tmp is not None:
             tmp.cleanup()

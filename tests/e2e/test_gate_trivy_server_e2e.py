@@ -167,3 +167,48 @@ def test_a_cache_backend_you_set_is_used_and_no_server_is_started(
     assert done.returncode == 1, done.stderr
     calls = [c for c in log.read_text().split() if c != "version"]  # the DB age query
     assert sorted(calls) == ["image", "image", "server"]
+
+
+def reused(report: Path) -> list[bool]:
+    """Per image, whether Trivy's report was a kept one (``tools.trivy.reused``)."""
+    return [
+        bool(i["tools"]["trivy"].get("reused")) for i in json.loads(report.read_text())["images"]
+    ]
+
+
+def test_a_second_run_reuses_each_image_s_report_and_rescan_scans_again(
+    images: list[str], trivy_env: dict[str, str], tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.yml"
+    policy.write_text(POLICY)
+    env = own_cache(trivy_env, tmp_path)
+    report = tmp_path / "report.json"
+    args = ("check", *images, "--policy", str(policy), "--report-json", str(report))
+
+    first = run_gate(*args, env=env)
+    assert first.returncode == 1, first.stderr
+    assert reused(report) == [False] * 3
+    verdict = findings(report)
+
+    second = run_gate(*args, env=env)
+    assert second.returncode == 1, second.stderr
+    assert reused(report) == [True] * 3 and findings(report) == verdict
+
+    rescan = run_gate(*args, "--rescan", env=env)
+    assert rescan.returncode == 1, rescan.stderr
+    assert reused(report) == [False] * 3 and findings(report) == verdict
+
+
+def test_an_organisation_s_server_keeps_no_report(
+    images: list[str], trivy_env: dict[str, str], trivy_server: RunningTrivyServer, tmp_path: Path
+) -> None:
+    policy = tmp_path / "policy.yml"
+    policy.write_text(POLICY)
+    env = {**own_cache(trivy_env, tmp_path), "TRIVY_TOKEN": trivy_server.token}
+    report = tmp_path / "report.json"
+    args = ("check", images[0], "--policy", str(policy), "--report-json", str(report))
+    for _ in range(2):
+        done = run_gate(*args, "--trivy-server", trivy_server.url, env=env)
+        assert done.returncode == 1, done.stderr
+        assert reused(report) == [False]
+    assert not (Path(env["TRIVY_CACHE_DIR"]) / "fanal" / "container-gate").exists()

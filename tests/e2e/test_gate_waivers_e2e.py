@@ -169,7 +169,7 @@ def test_in_actions_every_exception_is_accounted_for_and_each_text_appears_once(
         in summary
     )
     assert (
-        "trivy 0.76.0 (DB built 2026-11-01T00:00:00Z, from trivy version (VulnerabilityDB.UpdatedAt))"
+        "trivy 0.76.0 (DB built 2026-11-01T00:00:00Z, from Trivy's DB metadata (db/metadata.json))"
         in summary
     )
     assert re.search(

@@ -545,14 +545,37 @@ def test_the_db_age_is_what_trivy_version_reports() -> None:
     assert db_updated_at("not json") is None
 
 
-def test_a_live_scan_records_the_db_age_and_where_it_came_from(stubs: StubBin) -> None:
+def test_a_live_scan_reads_the_db_age_from_the_cache_directory_trivy_reads(
+    stubs: StubBin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "metadata.json").write_text('{"UpdatedAt": "2026-10-01T00:00:00Z"}')
+    monkeypatch.setenv("TRIVY_CACHE_DIR", str(tmp_path))
     version = json.dumps({"VulnerabilityDB": {"UpdatedAt": "2026-11-01T00:00:00Z"}})
     stubs.install("trivy", Stub(report=json.dumps(report()), version=version))
     scanned = Trivy().scan(REGISTRY_TARGET, timeout=60)
     assert (scanned.db_built, scanned.db_source) == (
+        "2026-10-01T00:00:00Z",
+        "Trivy's DB metadata (db/metadata.json)",
+    )
+
+
+def test_without_a_known_cache_directory_the_db_age_is_asked_of_trivy_once(
+    stubs: StubBin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("TRIVY_CACHE_DIR", "XDG_CACHE_HOME", "HOME"):
+        monkeypatch.delenv(name, raising=False)
+    version = json.dumps({"VulnerabilityDB": {"UpdatedAt": "2026-11-01T00:00:00Z"}})
+    stubs.install("trivy", Stub(report=json.dumps(report()), version=version))
+    trivy = Trivy()
+    first = trivy.scan(REGISTRY_TARGET, timeout=60)
+    stubs.install("trivy", Stub(report=json.dumps(report()), version="{}"))
+    second = trivy.scan(REGISTRY_TARGET, timeout=60)
+    assert (first.db_built, first.db_source) == (
         "2026-11-01T00:00:00Z",
         "trivy version (VulnerabilityDB.UpdatedAt)",
     )
+    assert second.db_built == first.db_built  # one DB per scanner: not asked again
 
 
 def test_a_saved_report_has_no_db_age(tmp_path: Path) -> None:

@@ -11,6 +11,8 @@ import contextlib
 import json
 import os
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -152,6 +154,24 @@ def test_the_local_server_listens_on_loopback_demands_its_token_and_is_gone_afte
     assert not Path(f"/proc/{pid}").exists()
     # The layer analyses stay in the user's cache directory for the next run.
     assert (Path(env["TRIVY_CACHE_DIR"]) / "fanal" / "fanal.db").is_file()
+
+
+def test_a_launched_server_starts_only_when_a_scan_needs_it_and_outlives_that_scan_s_thread(
+    trivy_env: dict[str, str], tmp_path: Path
+) -> None:
+    server = LocalServer(environ=trivy_env, cwd=tmp_path)
+    try:
+        endpoint = server.launch()
+        assert server._proc is None and not healthy(endpoint.url)  # all reused: none started
+        assert endpoint.ready is not None
+        first_scan = threading.Thread(target=endpoint.ready)
+        first_scan.start()
+        first_scan.join()
+        time.sleep(0.3)  # a parent-death signal would have killed it by now
+        assert healthy(endpoint.url)
+    finally:
+        server.stop()
+    assert not healthy(endpoint.url)
 
 
 def test_a_local_server_that_cannot_start_is_a_scanner_error(tmp_path: Path) -> None:
