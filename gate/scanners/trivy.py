@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -210,6 +211,7 @@ def db_updated_at(version_json: str) -> str | None:
     return updated if isinstance(updated, str) and updated else None
 
 
+_log = logging.getLogger(__name__)
 _METADATA_SOURCE = "Trivy's DB metadata (db/metadata.json)"
 _VERSION_SOURCE = "trivy version (VulnerabilityDB.UpdatedAt)"
 
@@ -238,10 +240,13 @@ class _KeptReport:
         if path is None:
             return None
         try:
-            return parse_report(path)
-        except ScannerError:
+            report = parse_report(path)
+        except ScannerError as error:
+            _log.debug("trivy: kept report %s unreadable (%s); scanning again", path, error)
             self.cache.discard(self.key)  # damaged: scan again, and keep the new one
             return None
+        _log.debug("trivy: reusing the report kept in %s", path)
+        return report
 
     def keep(self, report: Path) -> None:
         self.cache.put(self.key, report)
