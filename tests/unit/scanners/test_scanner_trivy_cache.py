@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -219,3 +219,41 @@ def test_the_default_cache_directory_is_where_real_trivy_finds_its_db(
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=True)
     told = json.loads(done.stdout)["VulnerabilityDB"]["UpdatedAt"]
     assert told == trivy_cache.read_state(where).updated_at == "2026-11-01T00:00:00Z"
+
+
+def _metadata(cache: Path, next_update: datetime, downloaded: datetime) -> None:
+    meta = json.loads((cache / "db" / "metadata.json").read_text())
+    meta["NextUpdate"] = next_update.strftime("%Y-%m-%dT%H:%M:%SZ")
+    meta["DownloadedAt"] = downloaded.strftime("%Y-%m-%dT%H:%M:%SZ")
+    (cache / "db" / "metadata.json").write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize(
+    ("next_update_h", "downloaded_h", "skip"),
+    [(+24, -48, ""), (-1, -48, ""), (-1, -48, "true"), (-1, -48, "false"), (-1, -0.5, "")],
+    ids=["fresh", "stale", "stale-skipped", "stale-skip-false", "stale-downloaded-just-now"],
+)
+def test_a_db_judged_settled_is_one_real_trivy_does_not_update(
+    trivy_env: dict[str, str], tmp_path: Path, next_update_h: float, downloaded_h: float, skip: str
+) -> None:
+    """Sound, not exact: whenever the gate would reuse a report, Trivy would not touch the
+    DB; Trivy's one-hour grace after a download is not counted on (the last case)."""
+    cache = trivydb.build_trivy_cache(tmp_path / "cache")
+    now = datetime.now(timezone.utc)
+    _metadata(cache, now + timedelta(hours=next_update_h), now + timedelta(hours=downloaded_h))
+    env = {k: v for k, v in trivy_env.items() if k not in ("TRIVY_SKIP_DB_UPDATE",)}
+    env |= {"TRIVY_CACHE_DIR": str(cache), "TRIVY_DB_REPOSITORY": "127.0.0.1:9/trivy-db:2"}
+    if skip:
+        env["TRIVY_SKIP_DB_UPDATE"] = skip
+    image = oci.build_image([oci.layer(rootfs.debian_rootfs(trivydb.VULNERABLE_DEBIAN_PACKAGES))])
+    layout = oci.write_oci_layout(tmp_path / "image", image, "v1")
+    argv = ["trivy", "image", "--format", "json", "--output", str(tmp_path / "r.json")]
+    done = subprocess.run(
+        [*argv, "--input", str(layout)], env=env, capture_output=True, text=True, timeout=120
+    )
+    updates = "download" in done.stderr.lower() and done.returncode != 0
+    settled = trivy_cache.read_state(cache).settled(env, datetime.now(timezone.utc))
+    if settled:
+        assert done.returncode == 0 and not updates, done.stderr[-2000:]
+    else:  # Trivy tries the (unreachable) repository, except within its grace hour
+        assert updates == (downloaded_h <= -1), done.stderr[-2000:]
