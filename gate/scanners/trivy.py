@@ -451,6 +451,8 @@ class Trivy:
         if executable is None:
             return None
         state = trivy_cache.read_state(cache_dir)
+        if not state.vulnerability.present:
+            return None  # Trivy downloads one first (or fails): nothing to key a report by
         key = trivy_cache.report_key(run.argv, run.env, executable, state)
         return _KeptReport(trivy_cache.ReportCache.in_trivy_cache(cache_dir), key, state)
 

@@ -106,6 +106,10 @@ class DbFiles:
     file: tuple[int, int] | None
     """The DB file's size and modification time (ns)."""
 
+    @property
+    def present(self) -> bool:
+        return self.metadata is not None and self.file is not None
+
     def field(self, name: str) -> str | None:
         try:
             value = json.loads(self.metadata) if self.metadata else None
@@ -133,7 +137,7 @@ class DbState:
         for name, files in (("db", self.vulnerability), ("java-db", self.java)):
             if name == "java-db" and files.metadata is None and files.file is None:
                 continue
-            if files.metadata is None or files.file is None:
+            if not files.present:
                 return False
             if any(env.get(v, "") in _GO_TRUE for v in _SKIP_VARIABLES[name]):
                 continue

@@ -16,13 +16,6 @@ from gate.scanners._process import STDERR_TAIL_BYTES, run_tool
 from tests.support.stubs import GO_PANIC, Stub, StubBin, process_alive
 
 
-@pytest.fixture
-def stubs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StubBin:
-    bin_dir = StubBin(tmp_path)
-    monkeypatch.setenv("PATH", bin_dir.path_with_system())
-    return bin_dir
-
-
 def _wait_gone(pid: int, within: float = 5.0) -> bool:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:

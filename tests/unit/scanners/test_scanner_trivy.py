@@ -115,13 +115,6 @@ def write(tmp_path: Path, doc: Any, name: str = "trivy.json") -> Path:
     return path
 
 
-@pytest.fixture
-def stubs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StubBin:
-    bin_dir = StubBin(tmp_path)
-    monkeypatch.setenv("PATH", bin_dir.path_with_system())
-    return bin_dir
-
-
 # --------------------------------------------------------------------------- parsing
 
 

@@ -24,6 +24,8 @@ from gate.scanners.trivy import Trivy
 from gate.scanners.trivy_cache import DbFiles, DbState, ReportCache, cache_directory, report_key
 from tests.support import oci, rootfs, trivydb
 from tests.support.registry import RunningRegistry
+from tests.support.stubs import Stub, StubBin
+from tests.unit.scanners.test_scanner_trivy import REGISTRY_TARGET, report
 
 NOW = datetime(2026, 12, 4, tzinfo=timezone.utc)
 ARGV = (
@@ -122,6 +124,18 @@ def test_reports_unused_for_a_week_are_removed(tmp_path: Path) -> None:
     cache.prune()
     assert cache.get("old") is None
     assert cache.get("new") is not None
+
+
+def test_nothing_is_kept_without_a_vulnerability_db_to_key_it_by(
+    stubs: StubBin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRIVY_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("TRIVY_CACHE_BACKEND", raising=False)
+    stubs.install("trivy", Stub(report=json.dumps(report())))
+    trivy = Trivy(cache="fs", keep_reports=True)
+    assert not trivy.scan(REGISTRY_TARGET, timeout=60).reused
+    assert not trivy.scan(REGISTRY_TARGET, timeout=60).reused
+    assert not (tmp_path / "fanal").exists()
 
 
 # --------------------------------------------------------------------------- real Trivy
