@@ -199,6 +199,13 @@ def judge_image(
             subject, (failed,), mode=policy.mode, timings=timer.timings, notes=tuple(notes)
         )
     timer.timings["total"] = time.perf_counter() - started
+    reused = [name for name, info in tools.items() if info.get("reused")]
+    if reused:  # said per image: the verdict rests on an earlier scan of this very digest
+        notes = [
+            *notes,
+            f"{', '.join(reused)}: report of an earlier scan of this digest reused (same "
+            "scanner, DB and settings); --rescan scans again",
+        ]
     return evaluate(policy, facts, tools=tools, timings=timer.timings, notes=notes)
 
 

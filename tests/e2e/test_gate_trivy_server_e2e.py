@@ -193,6 +193,8 @@ def test_a_second_run_reuses_each_image_s_report_and_rescan_scans_again(
     second = run_gate(*args, env=env)
     assert second.returncode == 1, second.stderr
     assert reused(report) == [True] * 3 and findings(report) == verdict
+    said = "trivy: report of an earlier scan of this digest reused"
+    assert second.stdout.count(said) == 3 and said not in first.stdout
 
     rescan = run_gate(*args, "--rescan", env=env)
     assert rescan.returncode == 1, rescan.stderr
