@@ -37,6 +37,13 @@ def images(registry: RunningRegistry) -> list[str]:
     return refs
 
 
+@pytest.fixture
+def policy(tmp_path: Path) -> Path:
+    path = tmp_path / "policy.yml"
+    path.write_text(POLICY)
+    return path
+
+
 def own_cache(trivy_env: dict[str, str], tmp_path: Path) -> dict[str, str]:
     """The tests' environment with Trivy's default fs cache in a directory of this test."""
     cache = tmp_path / "trivy-cache"
@@ -74,10 +81,8 @@ def processes_using(path: str) -> list[int]:
 
 
 def test_images_judged_at_once_share_one_local_server_and_its_cache_outlives_the_run(
-    images: list[str], trivy_env: dict[str, str], tmp_path: Path
+    images: list[str], trivy_env: dict[str, str], tmp_path: Path, policy: Path
 ) -> None:
-    policy = tmp_path / "policy.yml"
-    policy.write_text(POLICY)
     env = own_cache(trivy_env, tmp_path)
     shared, alone = tmp_path / "shared.json", tmp_path / "alone.json"
     args = ("check", *images, "--policy", str(policy), "--parallel", "2")
@@ -97,10 +102,8 @@ def test_images_judged_at_once_share_one_local_server_and_its_cache_outlives_the
 
 
 def test_one_image_uses_the_user_s_cache_directly_without_a_server(
-    images: list[str], trivy_env: dict[str, str], tmp_path: Path
+    images: list[str], trivy_env: dict[str, str], tmp_path: Path, policy: Path
 ) -> None:
-    policy = tmp_path / "policy.yml"
-    policy.write_text(POLICY)
     env = own_cache(trivy_env, tmp_path)
     done = run_gate("check", images[0], "--policy", str(policy), env=env)
     assert done.returncode == 1, done.stderr
@@ -108,9 +111,11 @@ def test_one_image_uses_the_user_s_cache_directly_without_a_server(
 
 
 def test_the_policy_names_the_server_and_the_variable_holding_its_token(
-    images: list[str], trivy_env: dict[str, str], trivy_server: RunningTrivyServer, tmp_path: Path
+    images: list[str],
+    trivy_env: dict[str, str],
+    trivy_server: RunningTrivyServer,
+    policy: Path,
 ) -> None:
-    policy = tmp_path / "policy.yml"
     policy.write_text(
         POLICY + f"trivy:\n  server: {trivy_server.url}\n  token_env: ORG_TRIVY_TOKEN\n"
     )
@@ -125,10 +130,8 @@ def test_the_policy_names_the_server_and_the_variable_holding_its_token(
 
 
 def test_in_github_actions_the_local_server_s_token_is_masked(
-    images: list[str], trivy_env: dict[str, str], tmp_path: Path
+    images: list[str], trivy_env: dict[str, str], tmp_path: Path, policy: Path
 ) -> None:
-    policy = tmp_path / "policy.yml"
-    policy.write_text(POLICY)
     env = {**own_cache(trivy_env, tmp_path), "GITHUB_ACTIONS": "true"}
     env["GITHUB_STEP_SUMMARY"] = str(tmp_path / "summary.md")
     env["GITHUB_OUTPUT"] = str(tmp_path / "output")
@@ -145,7 +148,7 @@ def test_in_github_actions_the_local_server_s_token_is_masked(
 
 
 def test_a_cache_backend_you_set_is_used_and_no_server_is_started(
-    images: list[str], trivy_env: dict[str, str], tmp_path: Path
+    images: list[str], trivy_env: dict[str, str], tmp_path: Path, policy: Path
 ) -> None:
     """``TRIVY_CACHE_BACKEND=memory`` (set by the tests' environment) is the user's choice."""
     real = shutil.which("trivy", path=trivy_env["PATH"])
@@ -155,8 +158,6 @@ def test_a_cache_backend_you_set_is_used_and_no_server_is_started(
     wrapper.parent.mkdir()
     wrapper.write_text(f'#!/bin/sh\necho "$1" >> "{log}"\nexec "{real}" "$@"\n')
     wrapper.chmod(0o755)
-    policy = tmp_path / "policy.yml"
-    policy.write_text(POLICY)
     env = {**trivy_env, "PATH": f"{wrapper.parent}{os.pathsep}{trivy_env['PATH']}"}
     done = run_gate("check", *images[:2], "--policy", str(policy), "--parallel", "2", env=env)
     assert done.returncode == 1, done.stderr
@@ -177,10 +178,8 @@ def reused(report: Path) -> list[bool]:
 
 
 def test_a_second_run_reuses_each_image_s_report_and_rescan_scans_again(
-    images: list[str], trivy_env: dict[str, str], tmp_path: Path
+    images: list[str], trivy_env: dict[str, str], tmp_path: Path, policy: Path
 ) -> None:
-    policy = tmp_path / "policy.yml"
-    policy.write_text(POLICY)
     env = own_cache(trivy_env, tmp_path)
     report = tmp_path / "report.json"
     args = ("check", *images, "--policy", str(policy), "--report-json", str(report))
@@ -202,10 +201,12 @@ def test_a_second_run_reuses_each_image_s_report_and_rescan_scans_again(
 
 
 def test_an_organisation_s_server_keeps_no_report(
-    images: list[str], trivy_env: dict[str, str], trivy_server: RunningTrivyServer, tmp_path: Path
+    images: list[str],
+    trivy_env: dict[str, str],
+    trivy_server: RunningTrivyServer,
+    tmp_path: Path,
+    policy: Path,
 ) -> None:
-    policy = tmp_path / "policy.yml"
-    policy.write_text(POLICY)
     env = {**own_cache(trivy_env, tmp_path), "TRIVY_TOKEN": trivy_server.token}
     report = tmp_path / "report.json"
     args = ("check", images[0], "--policy", str(policy), "--report-json", str(report))
