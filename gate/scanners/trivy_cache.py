@@ -238,8 +238,8 @@ class ReportCache:
         path = self._path(key)
         try:
             os.utime(path)
-        except OSError:
-            return None
+        except OSError:  # absent, or a cache mounted read-only (then only read)
+            return path if path.is_file() else None
         return path
 
     def discard(self, key: str) -> None:
