@@ -59,14 +59,20 @@ class RekorEntry:
         return result
 
 
-def _integer(value: object, what: str) -> int:
-    """Rekor fields arrive as JSON numbers (legacy) or decimal strings (protobuf JSON)."""
-    if isinstance(value, bool):
-        raise Refused(f"{what} is not an integer")
-    if isinstance(value, int):
+_INT64 = range(-(2**63), 2**63)
+
+
+def _integer(value: object, what: str, *, strings: bool) -> int:
+    """An int64 Rekor field. The legacy annotation is read by Go's ``encoding/json`` into
+    ``int64`` (cosign's ``RekorPayload``): a JSON integer only, as cosign refuses a string or
+    a fraction. A Sigstore bundle is protobuf JSON, where an int64 is also written as a
+    decimal string (``strings``); only ASCII digits are read, as Go's ``strconv`` does."""
+    if isinstance(value, int) and not isinstance(value, bool) and value in _INT64:
         return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
+    if strings and isinstance(value, str) and value.isascii() and value.isdigit():
+        number = int(value)
+        if number in _INT64:
+            return number
     raise Refused(f"{what} is not an integer")
 
 
@@ -83,8 +89,8 @@ def parse_legacy_bundle(text: str) -> RekorEntry:
         raise Refused("the Rekor bundle's logID is not hex")
     return RekorEntry(
         body=b64decode(payload.get("body"), "the Rekor bundle's body"),
-        integrated_time=_integer(payload.get("integratedTime"), "integratedTime"),
-        log_index=_integer(payload.get("logIndex"), "logIndex"),
+        integrated_time=_integer(payload.get("integratedTime"), "integratedTime", strings=False),
+        log_index=_integer(payload.get("logIndex"), "logIndex", strings=False),
         log_id=log_id,
         signed_entry_timestamp=b64decode(document.get("SignedEntryTimestamp"), "the SET"),
     )
@@ -97,8 +103,8 @@ def parse_bundle_entry(entry: dict[str, Any]) -> RekorEntry:
         set_b64 = promise.get("signedEntryTimestamp")
         return RekorEntry(
             body=b64decode_protojson(entry.get("canonicalizedBody"), "canonicalizedBody"),
-            integrated_time=_integer(entry.get("integratedTime"), "integratedTime"),
-            log_index=_integer(entry.get("logIndex"), "logIndex"),
+            integrated_time=_integer(entry.get("integratedTime"), "integratedTime", strings=True),
+            log_index=_integer(entry.get("logIndex"), "logIndex", strings=True),
             log_id=b64decode_protojson(entry.get("logId", {}).get("keyId"), "logId"),
             signed_entry_timestamp=b64decode_protojson(set_b64, "the SET") if set_b64 else None,
         )

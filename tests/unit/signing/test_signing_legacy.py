@@ -586,3 +586,47 @@ def test_tlog_entry_body_is_read_as_cosign_reads_it(
     facts = verify(image, trusted_root, P.key_authority(tmp_path, key))
 
     assert reasons(facts) == [reason]
+
+
+LEGACY_BUNDLE = {
+    "SignedEntryTimestamp": base64.b64encode(b"set").decode(),
+    "Payload": {
+        "body": base64.b64encode(b"{}").decode(),
+        "integratedTime": 1796409522,
+        "logIndex": 7,
+        "logID": "ab" * 32,
+    },
+}
+
+
+@pytest.mark.parametrize("field", ["integratedTime", "logIndex"])
+@pytest.mark.parametrize("value", ["1796409522", 1796409522.0, True, 2**63, "١٢"], ids=repr)
+def test_a_legacy_bundle_integer_is_a_json_int64_as_go_reads_it(field: str, value: object) -> None:
+    """cosign reads the annotation into ``RekorPayload`` with ``encoding/json``: a string,
+    a fraction, a boolean or a number past int64 is refused there (found by the differential)."""
+    from gate.signing.tlog import Refused, parse_legacy_bundle
+
+    assert parse_legacy_bundle(json.dumps(LEGACY_BUNDLE)).integrated_time == 1796409522
+    document = json.loads(json.dumps(LEGACY_BUNDLE))
+    document["Payload"][field] = value
+    with pytest.raises(Refused, match=f"{field} is not an integer"):
+        parse_legacy_bundle(json.dumps(document))
+
+
+@pytest.mark.parametrize(("value", "read"), [("17", 17), (17, 17), ("١٧", None), ("-1", None)])
+def test_a_bundle_tlog_integer_may_be_a_protobuf_json_string_of_ascii_digits(
+    value: object, read: int | None
+) -> None:
+    from gate.signing.tlog import Refused, parse_bundle_entry
+
+    entry = {
+        "canonicalizedBody": base64.b64encode(b"{}").decode(),
+        "integratedTime": value,
+        "logIndex": "1",
+        "logId": {"keyId": base64.b64encode(b"k").decode()},
+    }
+    if read is None:
+        with pytest.raises(Refused, match="integratedTime is not an integer"):
+            parse_bundle_entry(entry)
+    else:
+        assert parse_bundle_entry(entry).integrated_time == read
