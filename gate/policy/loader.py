@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from gate.errors import PolicyError, UsageError
-from gate.model import Severity
 from gate.policy.conforms import conforms
 from gate.policy.model import (
     DEFAULT_MUTABLE_TAGS,
@@ -51,6 +50,7 @@ from gate.policy.yaml_source import (
     read_yaml,
 )
 from gate.scanners import DEFAULT_SCANNERS
+from gate.severity import Severity
 
 # Package data sits beside this module (setuptools package-data); reading it by path avoids
 # importing importlib.resources on the cold-start path.

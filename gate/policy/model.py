@@ -9,10 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from gate.model import Mode, Severity
 from gate.scanners import DEFAULT_SCANNERS
+from gate.severity import Severity
+
+if TYPE_CHECKING:  # a type only: the policy loads without the fact model (gate.severity)
+    from gate.model import Mode
 
 EXPIRY_WARNING_DAYS = 14
 """An exception expiring within this many days is reported, so it is renewed in time."""

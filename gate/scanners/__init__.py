@@ -9,9 +9,8 @@ no scanner: an entry names its module, imported when the scanner is first needed
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from importlib import import_module
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Literal, NamedTuple, cast
 
 if TYPE_CHECKING:
     from gate.policy.model import Policy
@@ -19,9 +18,12 @@ if TYPE_CHECKING:
     from gate.scanners.trivy_server import ServerEndpoint
 
 
-@dataclass(frozen=True)
-class ScanSettings:
-    """How this run scans, beyond the policy: where Trivy's scans go (only Trivy reads these)."""
+class ScanSettings(NamedTuple):
+    """How this run scans, beyond the policy: where Trivy's scans go (only Trivy reads these).
+
+    Named tuples, not dataclasses, here: the CLI imports this module to build its options,
+    and ``dataclasses`` (with ``inspect``) would be most of ``--version``'s own start-up.
+    """
 
     trivy_server: ServerEndpoint | None = None
     """Every Trivy scan is a client of this server (``gate.scanners.trivy_server``)."""
@@ -30,8 +32,7 @@ class ScanSettings:
     """Reports are kept for the next run and reused (``gate.scanners.trivy_cache``)."""
 
 
-@dataclass(frozen=True)
-class ScannerEntry:
+class ScannerEntry(NamedTuple):
     """One scanner: its name (policy, CLI, reports), how it is shown, where it lives.
 
     ``module`` defines ``for_policy(policy: Policy | None, settings: ScanSettings) -> Scanner``:
