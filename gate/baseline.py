@@ -18,6 +18,7 @@ from typing import Any
 from gate.errors import GateError
 from gate.model import Baseline, BaselineFinding
 from gate.policy.model import Policy
+from gate.scanners import SCANNERS, ScanSettings
 
 MAX_REPORT_BYTES = 256 << 20
 
@@ -38,11 +39,17 @@ def load_baseline(
     insecure_hosts: Collection[str],
     platform: str,
     timeout: float,
+    settings: ScanSettings | None = None,
 ) -> Baseline:
     if is_report(spec):
         return read_report(Path(spec))
     return scan_image(
-        spec, policy, insecure_hosts=insecure_hosts, platform=platform, timeout=timeout
+        spec,
+        policy,
+        insecure_hosts=insecure_hosts,
+        platform=platform,
+        timeout=timeout,
+        settings=settings,
     )
 
 
@@ -124,9 +131,11 @@ def scan_image(
     insecure_hosts: Collection[str],
     platform: str,
     timeout: float,
+    settings: ScanSettings | None = None,
 ) -> Baseline:
-    """Resolve and scan the baseline image with the policy's scanners (vulnerabilities only)."""
-    from gate.facts import scanner_for
+    """Resolve and scan the baseline image with the policy's scanners (vulnerabilities only),
+    scanning as the judged image is (``settings``: the run's Trivy server, cache, kept
+    reports)."""
     from gate.findings import merge
     from gate.image.sources import open_image
 
@@ -136,7 +145,7 @@ def scan_image(
         source = open_image(reference, insecure_hosts=insecure_hosts, platform=platform)
         vulns_only = replace(policy, secrets=None)
         reports = [
-            scanner_for(name, vulns_only).scan(source.scan_target, timeout=timeout)
+            SCANNERS[name].create(vulns_only, settings).scan(source.scan_target, timeout=timeout)
             for name in rules.scanners
         ]
     except GateError as error:

@@ -103,15 +103,16 @@ def scanner_for(
     entry = SCANNERS.get(name)
     if entry is None:
         raise UsageError(f"unknown scanner {name!r}; allowed: {allowed()}")
-    if options is None:
-        return entry.create(policy)
-    return entry.create(
-        policy,
-        ScanSettings(
-            trivy_server=options.trivy_server,
-            trivy_cache=options.trivy_cache,
-            keep_reports=options.keep_reports,
-        ),
+    return entry.create(policy, None if options is None else scan_settings(options))
+
+
+def scan_settings(options: GatherOptions) -> ScanSettings:
+    """How this run's scans run (a Trivy server, the layer cache, kept reports): the same for
+    the judged image and a baseline image."""
+    return ScanSettings(
+        trivy_server=options.trivy_server,
+        trivy_cache=options.trivy_cache,
+        keep_reports=options.keep_reports,
     )
 
 
@@ -266,6 +267,7 @@ class _Gatherer:
             insecure_hosts=self.options.insecure_hosts,
             platform=self.options.platform,
             timeout=self.options.scanner_timeout,
+            settings=scan_settings(self.options),
         )
         _log.debug("baseline %s: %d finding(s)", baseline.source, len(baseline.findings))
         return baseline

@@ -151,12 +151,17 @@ def ignored_scanner_settings(
 
 
 def trivy_images(policy: Policy, options: GatherOptions, images: list[str | None]) -> int:
-    """How many images this run has Trivy scan (saved reports and no-image runs scan none)."""
+    """How many Trivy scans this run makes (saved reports and no-image runs make none): one
+    per image, and one more per image when a baseline image is scanned beside it."""
+    from gate.baseline import is_report
     from gate.facts import scanners_needed
 
     if "trivy" not in scanners_needed(policy) or "trivy" in options.reports:
         return 0
-    return sum(1 for image in images if image is not None)
+    judged = sum(1 for image in images if image is not None)
+    rules = policy.vulnerabilities
+    baseline = rules is not None and rules.baseline is not None and not is_report(rules.baseline)
+    return judged * 2 if baseline else judged
 
 
 def uses_local_server(scans: int, parallel: int) -> bool:

@@ -14,6 +14,7 @@ tests/support/trivydb.py):
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -226,3 +227,24 @@ def test_sarif_and_step_summary_carry_the_delta(images, trivy_env, tmp_path):
     text = summary.read_text()
     assert "**Since baseline** image " in text and "1 new, 2 inherited, 1 fixed" in text
     assert "| CVE-2026-0001 | libssl3 | high |" in text
+
+
+def test_a_baseline_image_is_scanned_as_the_judged_one_sharing_analyses_and_kept_reports(
+    images, trivy_env, tmp_path
+):
+    """The two scans of one run overlap, so they go through one local Trivy server (never
+    two standalone Trivys fighting over the cache's lock), and both reports are kept."""
+    policy = write_policy(tmp_path)
+    cache = tmp_path / "trivy-cache"
+    shutil.copytree(trivy_env["TRIVY_CACHE_DIR"], cache)
+    env = {k: v for k, v in trivy_env.items() if k != "TRIVY_CACHE_BACKEND"}
+    env["TRIVY_CACHE_DIR"] = str(cache)
+    args = ("check", images["new"], "--policy", str(policy), "--baseline", images["old"])
+    first = run_gate(*args, "--verbose", env=env)
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "starting a local Trivy server" in first.stderr
+    assert "in use by another Trivy" not in first.stdout
+    assert len(list((cache / "fanal" / "container-gate").glob("*.json"))) == 2
+    second = run_gate(*args, "--verbose", env=env)
+    assert second.returncode == 1
+    assert second.stderr.count("trivy: reusing the report kept in") == 2

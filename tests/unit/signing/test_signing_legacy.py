@@ -604,7 +604,8 @@ LEGACY_BUNDLE = {
 def test_a_legacy_bundle_integer_is_a_json_int64_as_go_reads_it(field: str, value: object) -> None:
     """cosign reads the annotation into ``RekorPayload`` with ``encoding/json``: a string,
     a fraction, a boolean or a number past int64 is refused there (found by the differential)."""
-    from gate.signing.tlog import Refused, parse_legacy_bundle
+    from gate.signing import Refused
+    from gate.signing.tlog import parse_legacy_bundle
 
     assert parse_legacy_bundle(json.dumps(LEGACY_BUNDLE)).integrated_time == 1796409522
     document = json.loads(json.dumps(LEGACY_BUNDLE))
@@ -617,7 +618,8 @@ def test_a_legacy_bundle_integer_is_a_json_int64_as_go_reads_it(field: str, valu
 def test_a_bundle_tlog_integer_may_be_a_protobuf_json_string_of_ascii_digits(
     value: object, read: int | None
 ) -> None:
-    from gate.signing.tlog import Refused, parse_bundle_entry
+    from gate.signing import Refused
+    from gate.signing.tlog import parse_bundle_entry
 
     entry = {
         "canonicalizedBody": base64.b64encode(b"{}").decode(),
