@@ -296,10 +296,5 @@ def test_many_containers_side_by_side_are_not_depth(backend: str, tmp_path: Path
 
 
 def test_depth_of_counts_containers_not_elements() -> None:
-    assert [_stream.depth_of(v) for v in (1, [], {}, [[], [[]]], {"a": [{"b": "[[["}]})] == [
-        0,
-        1,
-        1,
-        3,
-        3,
-    ]
+    values: list[Any] = [1, [], {}, [[], [[]]], {"a": [{"b": "[[["}]}]
+    assert [_stream.depth_of(v) for v in values] == [0, 1, 1, 3, 3]
