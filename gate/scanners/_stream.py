@@ -177,6 +177,7 @@ class _Parser:
         self.eof = False
         self.dropped = 0  # characters of the file before ``text``
         self.broken = ""  # why the file's text ends early (invalid UTF-8)
+        self.reach = 0  # the longest value decoded so far: extend before one may not fit
         self._handle = handle
         self._decoder = codecs.getincrementaldecoder("utf-8")()
         self._tool = tool
@@ -230,13 +231,16 @@ class _Parser:
         """Decode the value at ``pos`` whole, nested within ``level`` open containers."""
         while True:
             text, pos = self.text, self.pos
+            if len(text) - pos < self.reach and not self.eof:
+                self._more()  # the value may not fit: extend now rather than fail and retry
+                text, pos = self.text, self.pos
             try:
                 value, end = self._scan_once(text, pos)
             except StopIteration as exc:  # no value at exc.value (nested ones too)
-                self._cut_or_fail(json.decoder.JSONDecodeError("Expecting value", text, exc.value))
+                self._cut_or_fail("Expecting value", exc.value)
                 continue
             except json.decoder.JSONDecodeError as exc:
-                self._cut_or_fail(exc)
+                self._cut_or_fail(exc.msg, exc.pos)
                 continue
             except RecursionError:
                 raise _too_deep(self._tool) from None
@@ -256,6 +260,8 @@ class _Parser:
                 and level + depth_of(value) > MAX_DEPTH
             ):
                 raise _too_deep(self._tool)
+            if end - pos > self.reach:
+                self.reach = min(end - pos, CHUNK_SIZE)
             self.pos = end
             return value
 
@@ -268,7 +274,7 @@ class _Parser:
             try:
                 key, end = self._scanstring(text, pos + 1, True)
             except json.decoder.JSONDecodeError as exc:
-                self._cut_or_fail(exc)
+                self._cut_or_fail(exc.msg, exc.pos)
                 continue
             break
         self.pos = end
@@ -290,14 +296,14 @@ class _Parser:
         self.pos -= 1
         self._fail(f"expecting ',' delimiter or {closer!r}", self.pos)
 
-    def _cut_or_fail(self, exc: json.decoder.JSONDecodeError) -> None:
-        """Extend the window when the error may come from its end; else refuse."""
+    def _cut_or_fail(self, message: str, pos: int) -> None:
+        """Extend the window when the error at ``pos`` may come from its end; else refuse."""
         if not self.eof and (
-            exc.pos >= len(self.text) - _CUT_MARGIN or exc.msg.startswith("Unterminated")
+            pos >= len(self.text) - _CUT_MARGIN or message.startswith("Unterminated")
         ):
             self._more()
             return
-        self._fail(exc.msg[:1].lower() + exc.msg[1:], exc.pos)
+        self._fail(message[:1].lower() + message[1:], pos)
 
     def _fail(self, why: str, pos: int) -> NoReturn:
         if self.broken and pos >= len(self.text) - _CUT_MARGIN:
