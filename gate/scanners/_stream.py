@@ -251,8 +251,8 @@ class _Parser:
                     self._more()
                     continue
                 self._fail(str(exc), pos)
-            if end >= len(text) and not self.eof:
-                self._more()  # a number or literal may go on in the next chunk
+            if end > len(text) - _CUT_MARGIN and not self.eof:
+                self._more()  # a number may go on past the end: "1" of "12", "1.5" of "1.5e3"
                 continue
             if (
                 end - pos > 2 * (MAX_DEPTH - level)
