@@ -421,9 +421,12 @@ def _split_fixed(text: str) -> tuple[str, ...]:
 class _Reader:
     """Turns streamed findings into model objects, keeping only what the gate judges.
 
-    Repeated strings (package, version, status, target) are shared through one table,
-    which keeps a 50,000-finding report well under the size of the file. Results arrive
-    in file order, so the reader follows one current result at a time.
+    Statuses, targets and source packages are shared through one table (few distinct
+    values). Package names and versions are not: sharing them saved 5 MB on a report of
+    2,000 packages, but cost 0.05 s (4% of ``json.load``'s time) where every finding has
+    its own package, its table growing to 100,000 entries; peak memory stays near the
+    size of the file either way. Results arrive in file order, so the reader follows one
+    current result at a time.
     """
 
     def __init__(self) -> None:
@@ -547,8 +550,8 @@ class _Reader:
         self.vulnerabilities.append(
             Vulnerability(  # positional: 30 ms less per 50,000 (order pinned: _FIELDS)
                 vid,
-                intern(package, package),
-                intern(installed, installed) if installed else "",
+                package,
+                installed or "",
                 level,
                 fixes,
                 aliases,
