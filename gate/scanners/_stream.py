@@ -377,8 +377,9 @@ class _Parser:
     def _stream(self, sink: Sink | None, parents: Parents) -> None:
         """Each element of the array at ``pos`` to ``sink``, as soon as it is decoded.
 
-        The hot loop of a report: ~50,000 turns, so the common case (the element decoded
-        in one go, followed by ``,`` or ``, ``) is inlined.
+        The hot loop of a report: ~50,000 turns, so the common case (a ``,`` right after
+        the element, and the next one's first character in the window) is inlined; a
+        ``]`` there is not skipped, so ``[1, ]`` fails in ``scan`` as it should.
         """
         self.pos += 1  # the "["
         if self._peek() == "]":
@@ -389,13 +390,12 @@ class _Parser:
             value = scan()
             if sink is not None:
                 sink(value, parents)
-            text, pos = self.text, self.pos
-            if pos + 1 < len(text) and text[pos] == ",":
-                if text[pos + 1] == "{":
-                    self.pos = pos + 1
-                    continue
-                if text[pos + 1] == " " and pos + 2 < len(text) and text[pos + 2] == "{":
-                    self.pos = pos + 2
+            text, pos = self.text, self.pos + 1
+            if pos < len(text) and text[pos - 1] == ",":
+                if text[pos] in _WHITESPACE:  # Trivy indents: ",\n      {"
+                    pos = _skip(text, pos).end()  # type: ignore[union-attr]
+                if pos < len(text):
+                    self.pos = pos
                     continue
             if not self._next("]"):
                 return
