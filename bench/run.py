@@ -144,7 +144,7 @@ def gate_overhead(work: Path, registry: RunningRegistry, runs: int) -> list[Row]
     ]
     # What the gate's own time is made of: starting Python, then importing what the check
     # path needs (the registry client pulls in requests), measured in the same turns.
-    imports = [PY, "-c", "import gate.run, gate.image.sources, gate.scanners.trivy, ijson"]
+    imports = [PY, "-c", "import gate.run, gate.image.sources, gate.scanners.trivy"]
     bare, gated, python, imported = side_by_side(
         [(trivy, env), (gate, env), ([PY, "-c", "pass"], env), (imports, env)], runs
     )

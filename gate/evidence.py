@@ -11,7 +11,7 @@ Pure: no I/O, imports only the model.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
@@ -266,9 +266,10 @@ class VulnerabilityEvidence(JsonObject):
     no_os_packages: bool
     judged_at: str
     identity: Identity
-    inventory: tuple[Mapping[str, Any], ...]
+    inventory: Collection[Mapping[str, Any]]
     """Every finding by id and package, for a later run's baseline; read by no renderer, so
-    its rows stay plain JSON objects (one per finding, 50,000 in a big report)."""
+    its rows stay plain JSON objects (one per finding, 50,000 in a big report), built only
+    when the JSON report lists them (``gate.checks.vulnerabilities.Inventory``)."""
     vex_attestations_refused: tuple[str, ...] | None = None
     vex_looked_in: tuple[str, ...] | None = None
     vex_applied: tuple[VexRow, ...] | None = None

@@ -5,7 +5,7 @@ list of kept findings grows, and merging and judging build as many new objects a
 Each collection those allocations trigger rescans everything still alive, which made
 reading a big report ~25% slower and merging plus judging it about twice as slow
 (measured here: 0.44 s against 0.21 s). Nothing built there forms a reference cycle
-(ijson builds trees; the sinks, the merge and the checks build frozen dataclasses, dicts
+(the JSON scanner builds trees; the sinks, the merge and the checks build frozen dataclasses, dicts
 and tuples), so reference counting frees everything and the collector would find nothing.
 """
 

@@ -21,6 +21,7 @@ Rules, in order, for each merged finding:
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection, Iterator
 from dataclasses import replace
 from datetime import date, timedelta
 from operator import attrgetter, itemgetter
@@ -128,29 +129,61 @@ def _vex_decision(
     )
 
 
-def _inventory(
-    findings: tuple[Vulnerability, ...], delta: deltas.Delta | None, baseline: Baseline | None
-) -> tuple[dict[str, Any], ...]:
+class Inventory(Collection[dict[str, Any]]):
     """Every finding by id and package: what a later run compares with (``--baseline``).
 
     ``first_seen`` is written only for findings the baseline already had (its own first
     sighting, else when the baseline was judged); a row without it was first seen in this
     run (``judged_at``). Empty ``aliases`` are left out. Both keep a 50,000-finding report
     small, since every report carries the inventory.
+
+    The rows are built when read, which only the JSON report does: a run without
+    ``--report-json`` would otherwise build 50,000 of them for nothing (about 7% of
+    judging a big report).
     """
-    rows: list[dict[str, Any]] = []
-    append = rows.append
-    inherited = delta.inherited if delta is not None else {}
-    since = baseline.judged_at if baseline is not None else None
-    for finding in findings:
-        row: dict[str, Any] = {"id": finding.id, "package": finding.package}
-        if finding.aliases:
-            row["aliases"] = sorted(finding.aliases - {finding.id})
-        old = inherited.get(finding)
-        if old is not None and (old.first_seen or since):
-            row["first_seen"] = old.first_seen or since
-        append(row)
-    return tuple(rows)
+
+    __slots__ = ("_findings", "_inherited", "_since")
+
+    def __init__(
+        self,
+        findings: tuple[Vulnerability, ...],
+        delta: deltas.Delta | None = None,
+        baseline: Baseline | None = None,
+    ) -> None:
+        self._findings = findings
+        self._inherited = delta.inherited if delta is not None else None
+        self._since = baseline.judged_at if baseline is not None else None
+
+    def __len__(self) -> int:
+        return len(self._findings)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self._rows())
+
+    def __contains__(self, row: object) -> bool:
+        return row in self._rows()
+
+    def _rows(self) -> list[dict[str, Any]]:
+        findings = self._findings
+        rows: list[dict[str, Any]] = [
+            {"id": f.id, "package": f.package, "aliases": _other_ids(f)}
+            if f.aliases
+            else {"id": f.id, "package": f.package}
+            for f in findings
+        ]
+        inherited, since = self._inherited, self._since
+        if inherited:  # looked up only then: hashing 50,000 findings costs more than the rows
+            for row, finding in zip(rows, findings, strict=True):
+                old = inherited.get(finding)
+                if old is not None and (old.first_seen or since):
+                    row["first_seen"] = old.first_seen or since
+        return rows
+
+
+def _other_ids(finding: Vulnerability) -> list[str]:
+    """The finding's aliases without its own id, sorted."""
+    aliases = finding.aliases
+    return sorted(aliases - {finding.id} if finding.id in aliases else aliases)
 
 
 def _baseline_evidence(
@@ -363,7 +396,7 @@ class VulnerabilitiesCheck:
             identity=Identity(
                 facts.subject.repository, facts.platform, policy.sha256, tuple(rules.scanners)
             ),
-            inventory=_inventory(findings, delta, baseline),
+            inventory=Inventory(findings, delta, baseline),
         )
         if vex_facts is not None:
             evidence = replace(

@@ -515,6 +515,19 @@ def test_a_findings_source_package_is_read_from_packages_by_uid(
     assert found == {"libssl3": frozenset({"openssl"}), "curl": frozenset()}
 
 
+def test_a_uid_listed_again_later_gives_earlier_findings_the_last_source(tmp_path: Path) -> None:
+    """Findings are built with the source known when they are read; a ``Packages[]`` entry
+    that comes later (another result's) still decides, as the last one for its UID."""
+    doc = report([vuln(PkgIdentifier={"UID": "u1"})])
+    _with_packages(
+        doc, [{"Name": "libssl3", "SrcName": "openssl", "Identifier": {"UID": "u1"}}], first=True
+    )
+    later = [{"Name": "libssl3", "SrcName": "openssl3", "Identifier": {"UID": "u1"}}]
+    doc["Results"].append({"Target": "again", "Packages": later})
+    [finding] = parse_report(write(tmp_path, doc)).vulnerabilities
+    assert finding.source_packages == frozenset({"openssl3"})
+
+
 def test_a_report_without_packages_has_no_source_packages(tmp_path: Path) -> None:
     doc = report([vuln(PkgIdentifier={"UID": "u1"})])
     del doc["Results"][0]["Packages"]

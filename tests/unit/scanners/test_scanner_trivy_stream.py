@@ -31,9 +31,9 @@ DOC: dict[str, Any] = {
 }
 
 
-@pytest.fixture(params=["yajl2_c", "python"])
+@pytest.fixture(params=["c", "python"])
 def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run the test on both ijson backends, in reads of 7 bytes."""
+    """Run the test on both of ``json``'s scanners, in reads of 7 bytes."""
     monkeypatch.setattr(_stream, "BACKENDS", (request.param,))
     monkeypatch.setattr(_stream, "CHUNK_SIZE", 7)
     name: str = request.param
@@ -49,22 +49,28 @@ def write(tmp_path: Path, doc: Any, *, indent: int | None = 2) -> Path:
 def collect(
     path: Path, *paths: str, drop: tuple[str, ...] = ()
 ) -> tuple[dict[str, Any], dict[str, list[tuple[Any, list[str]]]]]:
-    seen: dict[str, list[tuple[Any, list[str]]]] = {p: [] for p in paths}
+    """Each streamed element with its parents' ``Target`` (read once the file is done:
+    a parent may still lack the keys that come after the element)."""
+    calls: dict[str, list[tuple[Any, Parents]]] = {p: [] for p in paths}
 
     def sink_for(name: str) -> Any:
         def sink(item: Any, parents: Parents) -> None:
-            seen[name].append((item, [str(p.get("Target", "root")) for p in parents]))
+            calls[name].append((item, parents))
 
         return sink
 
     arrays: dict[str, Any] = {p: sink_for(p) for p in paths}
     arrays.update({p: None for p in drop})
     root = stream_report(path, tool="trivy", arrays=arrays)
+    seen = {
+        name: [(item, [str(p.get("Target", "root")) for p in parents]) for item, parents in got]
+        for name, got in calls.items()
+    }
     return root, seen
 
 
-def test_the_c_backend_is_preferred_when_installed() -> None:
-    assert backend_name() == "yajl2_c"
+def test_the_c_scanner_is_preferred_when_installed() -> None:
+    assert backend_name() == "c"
 
 
 def test_elements_arrive_whole_in_order_with_their_parents(backend: str, tmp_path: Path) -> None:
@@ -243,3 +249,42 @@ def test_concurrent_readers_each_get_their_own_findings(tmp_path: Path) -> None:
     for n in range(4):
         assert results[n] == [{"n": n, "i": i} for i in range(3000)]
     assert gc.isenabled()
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+@pytest.mark.parametrize(
+    ("text", "depth"),
+    [
+        ('{"matches": [%s]}', 2),  # a streamed element: inside the root and its array
+        ('{"Metadata": %s}', 1),  # a value kept whole
+        ('{"Results": [{"Vulnerabilities": [%s]}]}', 4),
+    ],
+)
+def test_nesting_up_to_the_limit_is_accepted(
+    backend: str, tmp_path: Path, text: str, depth: int
+) -> None:
+    path = tmp_path / "report.json"
+    path.write_text(text % nested(_stream.MAX_DEPTH - depth))
+    _, seen = collect(path, "matches", "Results.item.Vulnerabilities")
+    assert len(seen["matches"] + seen["Results.item.Vulnerabilities"]) == (depth != 1)
+
+
+def test_nesting_far_past_the_limit_is_refused_before_it_is_built(
+    backend: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "report.json"
+    path.write_text('{"matches": [' + nested(100_000) + "]}")
+    with pytest.raises(ScannerError, match="nested deeper than 256 levels"):
+        stream_report(path, tool="grype", arrays={"matches": None})
+
+
+def test_brackets_in_strings_and_many_containers_side_by_side_are_not_depth(
+    backend: str, tmp_path: Path
+) -> None:
+    element = {"refs": [[{}] for _ in range(400)], "deep": nested(200)}
+    path = write(tmp_path, {"matches": [element]})
+    _, seen = collect(path, "matches")
+    assert [item for item, _ in seen["matches"]] == [element]
