@@ -401,27 +401,27 @@ class Trivy:
             )
             cache_dir = self._local_cache_dir(run)
             kept = self._kept_report(target, run, cache_dir)
-            if kept is not None:
-                reused = kept.reuse(run.env)
-                if reused is not None:
-                    return dataclasses.replace(
-                        reused,
-                        secrets_scanned="secret" in self.scanners,
-                        db_built=kept.state.updated_at,
-                        db_source=_METADATA_SOURCE if kept.state.updated_at else "",
-                        reused=True,
-                    )
-            if self.server is not None and self.server.ready is not None:
-                self.server.ready()  # a local server still starting up
-            done = run_tool(
-                run.argv, tool=NAME, timeout=timeout, env=run.env, inherit_env=False, cwd=run.cwd
-            )
-            report = read_output(done, workspace.report(NAME), tool=NAME, parse=parse_report)
-            if cache_dir is not None:
-                after = trivy_cache.read_state(cache_dir)
-                built, source = after.updated_at, _METADATA_SOURCE
-                if kept is not None and after == kept.state:
+            reused = kept.reuse(run.env) if kept is not None else None
+            state: trivy_cache.DbState | None
+            if kept is not None and reused is not None:
+                report, state = dataclasses.replace(reused, reused=True), kept.state
+            else:
+                if self.server is not None and self.server.ready is not None:
+                    self.server.ready()  # a local server still starting up
+                done = run_tool(
+                    run.argv,
+                    tool=NAME,
+                    timeout=timeout,
+                    env=run.env,
+                    inherit_env=False,
+                    cwd=run.cwd,
+                )
+                report = read_output(done, workspace.report(NAME), tool=NAME, parse=parse_report)
+                state = trivy_cache.read_state(cache_dir) if cache_dir is not None else None
+                if kept is not None and state == kept.state:
                     kept.keep(workspace.report(NAME))
+            if state is not None:
+                built, source = state.updated_at, _METADATA_SOURCE
             elif self.server is not None and not self.server.local:
                 built, source = None, ""  # the server's DB judged; the gate cannot see it
             else:
